@@ -1,0 +1,26 @@
+"""Apply Alembic migrations from the migrations shipped inside the package."""
+
+from __future__ import annotations
+
+import importlib.resources
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from .extensions import normalise_database_url
+
+
+def alembic_config(database_url: str) -> Config:
+    cfg = Config()
+    script_dir = Path(str(importlib.resources.files("loginsvc.migrations")))
+    cfg.set_main_option("script_location", str(script_dir))
+    cfg.set_main_option("sqlalchemy.url", normalise_database_url(database_url).replace("%", "%%"))
+    return cfg
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    """Idempotent: a database at head is left as it is."""
+    if database_url.startswith("sqlite:///"):
+        Path(database_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(database_url), revision)
