@@ -151,3 +151,14 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     if not settings.secret_keys and not settings.is_production:
         settings = settings.replace(secret_keys=_secret_file_keys(settings.instance_path))
     return settings
+
+
+def child_environment(settings: Settings) -> dict[str, str]:
+    """The environment for processes `serve` starts (the mail worker)."""
+    env = dict(os.environ)
+    env["REDIS_URL"] = settings.redis_url
+    env["DATABASE_URL"] = settings.database_url
+    env["LOGINSVC_INSTANCE"] = str(settings.instance_path)
+    if not env.get("SECRET_KEYS"):
+        env["SECRET_KEYS"] = ",".join(settings.secret_keys)
+    return env

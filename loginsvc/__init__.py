@@ -1,0 +1,101 @@
+"""loginsvc: passwordless login and customer accounts for online shops."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from .config import Settings, load_settings
+from .config.production import missing_for_production
+
+MAX_BODY = 1024 * 1024  # 1 MiB
+
+log = logging.getLogger("loginsvc")
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """The application factory (gunicorn: `wsgi:app`)."""
+    settings = settings or load_settings()
+    if settings.is_production:
+        reason = missing_for_production(settings)
+        if reason:
+            raise SystemExit(reason)
+    if settings.env == "development":
+        # The embedded default applies migrations on start.
+        from .migrate import upgrade_locked
+
+        upgrade_locked(settings.database_url, settings.instance_path)
+    app = Flask(__name__, static_folder="static", template_folder="templates")
+    app.config.update(
+        SETTINGS=settings,
+        SECRET_KEY=settings.secret_keys[0] if settings.secret_keys else None,
+        MAX_CONTENT_LENGTH=MAX_BODY,
+        MAX_FORM_MEMORY_SIZE=MAX_BODY,
+        JSON_SORT_KEYS=False,
+        TESTING=settings.env == "testing",
+    )
+    register_logging(app, settings)
+    register_extensions(app, settings)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_request_hooks(app)
+    return app
+
+
+def register_logging(app: Flask, settings: Settings) -> None:
+    from .observability import configure_logging
+
+    configure_logging(json_lines=settings.log_json)
+
+
+def register_extensions(app: Flask, settings: Settings) -> None:
+    from .embedded import ensure_embedded_redis
+    from .extensions import RedisHolder, db, mail
+    from .store import Store
+    from .tokens import LoginTokens
+
+    db.init_app(app, settings.database_url)
+    redis_url = settings.redis_url
+    if not redis_url:
+        redis_url, _ = ensure_embedded_redis(settings.instance_path, daemonize=True)
+    RedisHolder().init_app(app, redis_url)
+    app.extensions["loginsvc.store"] = Store(app.extensions["loginsvc.redis"],
+                                             settings.redis_prefix)
+    app.extensions["loginsvc.tokens"] = LoginTokens(settings.secret_keys,
+                                                    max_age=settings.login_link_max_age)
+    app.config.update(
+        MAIL_SERVER=settings.mail_server or "localhost",
+        MAIL_PORT=settings.mail_port,
+        MAIL_USERNAME=settings.mail_username or None,
+        MAIL_PASSWORD=settings.mail_password or None,
+        MAIL_USE_TLS=settings.mail_use_tls,
+        MAIL_USE_SSL=settings.mail_use_ssl,
+        MAIL_DEFAULT_SENDER=settings.mail_default_sender,
+        MAIL_TIMEOUT=settings.mail_timeout,
+    )
+    mail.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from .api import admin, auth, health, me, orders, sso
+    from .api import codes as _codes  # noqa: F401  (declares the error codes)
+    from .pages import account, views
+
+    for module in (health, auth, orders, me, admin, sso, views, account):
+        app.register_blueprint(module.bp)
+
+
+def register_error_handlers(app: Flask) -> None:
+    from .errors import register_error_handlers as register
+
+    register(app)
+
+
+def register_request_hooks(app: Flask) -> None:
+    from .observability import register_request_hooks as register
+
+    register(app)
+
+
+__all__ = ["create_app", "MAX_BODY"]

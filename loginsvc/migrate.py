@@ -24,3 +24,13 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     if database_url.startswith("sqlite:///"):
         Path(database_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(database_url), revision)
+
+
+def upgrade_locked(database_url: str, instance_path: Path) -> None:
+    """Upgrade with a file lock, so workers starting together migrate once."""
+    import fcntl
+
+    instance_path.mkdir(parents=True, exist_ok=True)
+    with open(instance_path / "migrate.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        upgrade(database_url)

@@ -1,0 +1,66 @@
+"""Shapes of the objects the API returns, as pydantic models (for the docs) and dicts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel
+
+from ..models import Customer
+from ..money import format_amount
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Total(BaseModel):
+    currency: str
+    amount: str
+
+
+class Addresses(BaseModel):
+    billing: dict[str, Any] | None
+    shipping: dict[str, Any] | None
+
+
+class CustomerOut(BaseModel):
+    id: int
+    email: str
+    name: str | None
+    phone: str | None
+    company: str | None
+    locale: str | None
+    newsletter: bool
+    addresses: Addresses
+    groups: list[str]
+    status: str
+    created_at: str
+    order_count: int
+    totals: list[Total]
+
+
+def totals_out(totals: dict[str, str] | None) -> list[dict[str, str]]:
+    return [{"currency": cur, "amount": format_amount(amount, cur)}
+            for cur, amount in sorted((totals or {}).items())]
+
+
+def customer_out(c: Customer) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "email": c.email,
+        "name": c.name,
+        "phone": c.phone,
+        "company": c.company,
+        "locale": c.locale,
+        "newsletter": c.newsletter,
+        "addresses": {"billing": c.billing_address, "shipping": c.shipping_address},
+        "groups": [g.name for g in c.groups],
+        "status": c.status,
+        "created_at": iso(c.account_created_at or c.created_at),
+        "order_count": c.order_count,
+        "totals": totals_out(c.totals),
+    }

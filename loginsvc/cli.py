@@ -1,0 +1,163 @@
+"""The `loginsvc` command: serve, worker, db upgrade, api-key create|revoke."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import multiprocessing
+import signal
+import subprocess
+import sys
+from typing import Any
+
+from .config import Settings, load_settings
+from .config.production import missing_for_production
+
+log = logging.getLogger("loginsvc.cli")
+
+
+def _settings() -> Settings:
+    settings = load_settings()
+    if settings.is_production:
+        reason = missing_for_production(settings)
+        if reason:
+            print(reason, file=sys.stderr)
+            raise SystemExit(2)
+    return settings
+
+
+def migrate(settings: Settings) -> None:
+    from .migrate import upgrade_locked
+
+    upgrade_locked(settings.database_url, settings.instance_path)
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    settings = _settings()
+    migrate(settings)
+    print("database is up to date")
+    return 0
+
+
+def cmd_api_key_create(args: argparse.Namespace) -> int:
+    from . import create_app
+    from .services.api_keys import create_api_key
+
+    settings = _settings()
+    if not settings.is_production:
+        migrate(settings)
+    app = create_app(settings)
+    with app.app_context():
+        try:
+            key = create_api_key(name=args.name, scope=args.scope)
+        except ValueError as exc:
+            print(f"loginsvc: {exc}", file=sys.stderr)
+            return 1
+    print(key)
+    return 0
+
+
+def cmd_api_key_revoke(args: argparse.Namespace) -> int:
+    from . import create_app
+    from .services.api_keys import revoke_api_key
+
+    app = create_app(_settings())
+    with app.app_context():
+        if not revoke_api_key(name=args.name):
+            print(f"loginsvc: no active API key named {args.name!r}", file=sys.stderr)
+            return 1
+    print(f"revoked {args.name}")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from .worker import run_worker
+
+    settings = _settings()
+    if not settings.is_production:
+        migrate(settings)
+    return run_worker(settings, burst=args.burst)
+
+
+def default_workers() -> int:
+    return max(2, min(2 * multiprocessing.cpu_count() + 1, 9))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .embedded import ensure_embedded_redis
+
+    settings = _settings()
+    redis_proc = None
+    if settings.embedded_redis:
+        url, redis_proc = ensure_embedded_redis(settings.instance_path, daemonize=False)
+        settings = settings.replace(redis_url=url)
+    if not settings.is_production:
+        migrate(settings)
+    from .config.default import child_environment
+
+    worker = None
+    if not args.no_worker:
+        worker = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "loginsvc.cli", "worker"],
+            env=child_environment(settings),
+        )
+    try:
+        from .server import run_gunicorn
+
+        workers = args.workers or settings.web_concurrency or default_workers()
+        print(f"loginsvc listening on http://{args.host}:{args.port} ({workers} workers)"
+              + ("" if settings.mail_server else f"; e-mails go to {settings.outbox_path}"),
+              file=sys.stderr, flush=True)
+        run_gunicorn(settings, host=args.host, port=args.port, workers=workers)
+    finally:
+        for proc in (worker, redis_proc):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="loginsvc",
+                                description="Passwordless login and customer accounts.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="HTTP server and e-mail delivery")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--workers", type=int, default=0, help="gunicorn workers (default: by CPU)")
+    s.add_argument("--no-worker", action="store_true",
+                   help="do not start e-mail delivery (run `loginsvc worker` apart)")
+    s.set_defaults(func=cmd_serve)
+
+    w = sub.add_parser("worker", help="e-mail delivery only")
+    w.add_argument("--burst", action="store_true", help="deliver what is queued, then exit")
+    w.set_defaults(func=cmd_worker)
+
+    d = sub.add_parser("db", help="database commands")
+    dsub = d.add_subparsers(dest="db_command", required=True)
+    up = dsub.add_parser("upgrade", help="apply migrations (idempotent)")
+    up.set_defaults(func=cmd_db_upgrade)
+
+    k = sub.add_parser("api-key", help="admin API keys")
+    ksub = k.add_subparsers(dest="key_command", required=True)
+    kc = ksub.add_parser("create", help="print a new key once (stored hashed)")
+    kc.add_argument("--name", required=True)
+    kc.add_argument("--scope", choices=["admin", "read"], default="admin")
+    kc.set_defaults(func=cmd_api_key_create)
+    kr = ksub.add_parser("revoke", help="revoke a key at once")
+    kr.add_argument("name")
+    kr.set_defaults(func=cmd_api_key_revoke)
+    return p
+
+
+def main(argv: list[str] | None = None) -> Any:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,42 @@
+"""Shop-wide settings stored in the database (the account mode and friends)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import Setting
+
+AccountMode = Literal["disabled", "optional", "required"]
+ACCOUNT_MODES: tuple[str, ...] = ("disabled", "optional", "required")
+DEFAULTS: dict[str, Any] = {"account_mode": "optional"}
+
+
+def get_setting(key: str) -> Any:
+    row = db.session.get(Setting, key)
+    return row.value if row is not None else DEFAULTS.get(key)
+
+
+def account_mode() -> AccountMode:
+    mode = get_setting("account_mode")
+    return mode if mode in ACCOUNT_MODES else "optional"
+
+
+def all_settings() -> dict[str, Any]:
+    rows = db.session.scalars(select(Setting)).all()
+    out = dict(DEFAULTS)
+    out.update({r.key: r.value for r in rows})
+    return out
+
+
+def put_settings(values: dict[str, Any]) -> dict[str, Any]:
+    for key, value in values.items():
+        row = db.session.get(Setting, key)
+        if row is None:
+            db.session.add(Setting(key=key, value=value))
+        else:
+            row.value = value
+    db.session.commit()
+    return all_settings()

@@ -1,0 +1,167 @@
+"""Every Redis key the service uses lives here, and nothing else touches Redis.
+
+Keys (all under the configured prefix):
+
+- ``used:{jti}``            a used login link, until it would have expired anyway
+- ``sess:{sha256(token)}``  a session record (JSON); ``csess:{customer_id}`` maps
+                            session ids to their token hashes
+- ``rl:{name}:{key}:{win}`` fixed-window rate-limit counters
+- ``hook:{scope}:{id}``     the first answer to a signed server-to-server call
+- ``ticket:{sha256}``       one-time single sign-on tickets
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import redis
+
+
+def _h(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+@dataclass
+class SessionRecord:
+    id: str
+    customer_id: int
+    created_at: float
+    last_seen: float
+    auth_at: float  # when the shopper last proved the address (for re-auth checks)
+    user_agent: str
+    ip: str
+    method: str  # link | sso
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> SessionRecord:
+        return cls(**json.loads(raw))
+
+
+class Store:
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self.r = client
+        self.p = prefix
+
+    # -- used tokens -------------------------------------------------------
+    def mark_token_used(self, jti: str, *, expires_at: float) -> bool:
+        """Atomically mark a token used; True only for the first caller."""
+        ttl = max(1, int(expires_at - time.time()) + 1)
+        return bool(self.r.set(f"{self.p}used:{jti}", b"1", nx=True, ex=ttl))
+
+    def unmark_token_used(self, jti: str) -> None:
+        self.r.delete(f"{self.p}used:{jti}")
+
+    def token_used(self, jti: str) -> bool:
+        return bool(self.r.exists(f"{self.p}used:{jti}"))
+
+    # -- sessions ----------------------------------------------------------
+    def create_session(self, token: str, record: SessionRecord, *, ttl: int) -> None:
+        th = _h(token)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.set(f"{self.p}sess:{th}", record.to_json(), ex=ttl)
+        pipe.hset(f"{self.p}csess:{record.customer_id}", record.id, th)
+        pipe.expire(f"{self.p}csess:{record.customer_id}", ttl)
+        pipe.execute()
+
+    def get_session(self, token: str) -> SessionRecord | None:
+        raw = self.r.get(f"{self.p}sess:{_h(token)}")
+        return SessionRecord.from_json(raw) if raw else None
+
+    def touch_session(self, token: str, record: SessionRecord, *, ttl: int) -> None:
+        pipe = self.r.pipeline(transaction=False)
+        pipe.set(f"{self.p}sess:{_h(token)}", record.to_json(), ex=ttl, xx=True)
+        pipe.expire(f"{self.p}csess:{record.customer_id}", ttl)
+        pipe.execute()
+
+    def list_sessions(self, customer_id: int) -> list[SessionRecord]:
+        key = f"{self.p}csess:{customer_id}"
+        mapping = self.r.hgetall(key)
+        if not mapping:
+            return []
+        ids = list(mapping.keys())
+        raws = self.r.mget([f"{self.p}sess:{mapping[i].decode()}" for i in ids])
+        out, stale = [], []
+        for sid, raw in zip(ids, raws, strict=True):
+            if raw:
+                out.append(SessionRecord.from_json(raw))
+            else:
+                stale.append(sid)
+        if stale:
+            self.r.hdel(key, *stale)
+        out.sort(key=lambda s: s.created_at, reverse=True)
+        return out
+
+    def delete_session(self, customer_id: int, session_id: str) -> bool:
+        key = f"{self.p}csess:{customer_id}"
+        th = self.r.hget(key, session_id)
+        if th is None:
+            return False
+        pipe = self.r.pipeline(transaction=True)
+        pipe.delete(f"{self.p}sess:{th.decode()}")
+        pipe.hdel(key, session_id)
+        pipe.execute()
+        return True
+
+    def delete_all_sessions(self, customer_id: int) -> int:
+        key = f"{self.p}csess:{customer_id}"
+        mapping = self.r.hgetall(key)
+        pipe = self.r.pipeline(transaction=True)
+        for th in mapping.values():
+            pipe.delete(f"{self.p}sess:{th.decode()}")
+        pipe.delete(key)
+        pipe.execute()
+        return len(mapping)
+
+    # -- rate limits -------------------------------------------------------
+    def hit(self, name: str, key: str, *, limit: int, window: int) -> tuple[bool, int]:
+        """Count one hit; (allowed, seconds until the window resets)."""
+        now = int(time.time())
+        slot = now // window
+        k = f"{self.p}rl:{name}:{_h(key)[:32]}:{slot}"
+        pipe = self.r.pipeline(transaction=True)
+        pipe.incr(k)
+        pipe.expire(k, window + 1)
+        count, _ = pipe.execute()
+        retry_after = (slot + 1) * window - now
+        return int(count) <= limit, max(1, retry_after)
+
+    # -- signed server-to-server calls (replay cache) --------------------------
+    def claim_delivery(self, scope: str, delivery_id: str, *, ttl: int) -> bool:
+        """True for the first claimant of a webhook-id; later ones replay the answer."""
+        return bool(self.r.set(f"{self.p}hook:{scope}:{_h(delivery_id)}", b"", nx=True, ex=ttl))
+
+    def save_delivery_answer(self, scope: str, delivery_id: str, answer: dict[str, Any],
+                             *, ttl: int) -> None:
+        self.r.set(f"{self.p}hook:{scope}:{_h(delivery_id)}", json.dumps(answer), ex=ttl)
+
+    def delivery_answer(self, scope: str, delivery_id: str) -> dict[str, Any] | None | str:
+        """The stored answer; "pending" while the first delivery is still working."""
+        raw = self.r.get(f"{self.p}hook:{scope}:{_h(delivery_id)}")
+        if raw is None:
+            return None
+        if raw == b"":
+            return "pending"
+        return json.loads(raw)
+
+    def release_delivery(self, scope: str, delivery_id: str) -> None:
+        self.r.delete(f"{self.p}hook:{scope}:{_h(delivery_id)}")
+
+    # -- one-time tickets (WordPress SSO) -----------------------------------
+    def put_ticket(self, ticket: str, data: dict[str, Any], *, ttl: int) -> None:
+        self.r.set(f"{self.p}ticket:{_h(ticket)}", json.dumps(data), ex=ttl)
+
+    def take_ticket(self, ticket: str) -> dict[str, Any] | None:
+        """Atomically read and delete: a ticket works once."""
+        raw = self.r.getdel(f"{self.p}ticket:{_h(ticket)}")
+        return json.loads(raw) if raw else None
+
+    # -- health --------------------------------------------------------------
+    def ping(self) -> bool:
+        return bool(self.r.ping())

@@ -1,0 +1,26 @@
+"""The mail worker: delivers queued e-mails with retries (RQ, in-process jobs)."""
+
+from __future__ import annotations
+
+import logging
+
+from rq import SimpleWorker
+
+from .config import Settings
+
+log = logging.getLogger("loginsvc.worker")
+
+
+def run_worker(settings: Settings, *, burst: bool = False) -> int:
+    from . import create_app
+    from .jobs import bind_app
+    from .mailer import queue
+
+    app = create_app(settings)
+    bind_app(app)
+    with app.app_context():
+        q = queue(app.extensions["loginsvc.redis"])
+        worker = SimpleWorker([q], connection=app.extensions["loginsvc.redis"])
+        log.info("mail worker started on queue %s", q.name)
+        worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
+    return 0
