@@ -73,6 +73,7 @@ def register_extensions(app: Flask, settings: Settings) -> None:
         MAIL_USE_SSL=settings.mail_use_ssl,
         MAIL_DEFAULT_SENDER=settings.mail_default_sender,
         MAIL_TIMEOUT=settings.mail_timeout,
+        MAIL_SUPPRESS_SEND=False,  # tests read real mail from a real SMTP sink
     )
     mail.init_app(app)
 

@@ -189,7 +189,7 @@ class Group(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     customers: Mapped[list[Customer]] = relationship(
-        secondary="customer_groups", back_populates="groups", lazy="noload"
+        secondary="customer_groups", back_populates="groups", lazy="select"
     )
 
 

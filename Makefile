@@ -1,0 +1,53 @@
+# Everyday targets. `make run` and `make test` install what they need (idempotent).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: run test lint format bench lock system-deps clean wheel-check
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/loginsvc serve
+
+# Debian packages the tests drive for real: Chromium (browser tests) and php-cli
+# (the WordPress plugin). Installed only when missing.
+system-deps:
+	@missing=""; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	command -v php >/dev/null || missing="$$missing php-cli"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+test: $(STAMP) system-deps
+	@set +e; $(BIN)/python -m pytest -n 2 $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing the run"; exit 1; fi; exit $$rc
+
+lint: $(STAMP)
+	$(BIN)/ruff check loginsvc config tests bench migrations
+	$(BIN)/ruff format --check loginsvc config
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format loginsvc config tests bench
+	$(BIN)/ruff check --fix loginsvc config tests bench
+
+bench: $(STAMP)
+	$(BIN)/python bench/run
+
+# Refresh the constraints file from the current virtualenv.
+lock: $(STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^loginsvc' > constraints.txt
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
