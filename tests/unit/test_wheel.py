@@ -1,0 +1,105 @@
+"""A plain `pip install .` gives a working `loginsvc`: templates, pages, migrations and
+static files ship inside the wheel, not only in the editable dev install."""
+
+from __future__ import annotations
+
+import json
+import os
+import site
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "-q", "-w", str(out), str(ROOT)], check=True, timeout=300)
+    return next(out.glob("loginsvc-*.whl"))
+
+
+def test_wheel_carries_templates_migrations_and_static(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for needed in ("loginsvc/email_templates/en/login_link.txt",
+                   "loginsvc/email_templates/de/welcome.html",
+                   "loginsvc/email_templates/_layout.html",
+                   "loginsvc/templates/pages/login.html",
+                   "loginsvc/static/style.css",
+                   "loginsvc/migrations/env.py",
+                   "loginsvc/migrations/script.py.mako",
+                   "loginsvc/migrations/versions/0001_initial_schema.py",
+                   "loginsvc/config/default.py"):
+        assert needed in names, needed
+    assert not any(n.startswith(("tests/", "config/", "templates/")) for n in names)
+
+
+@pytest.mark.slow
+def test_installed_wheel_serves_from_an_empty_folder(wheel, tmp_path):
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    # Dependencies come from the dev environment; the package itself only from the wheel.
+    sp = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                        capture_output=True, text=True, check=True).stdout.strip()
+    Path(sp, "_deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
+                   check=True, timeout=300)
+    where = subprocess.run([str(py), "-c", "import loginsvc; print(loginsvc.__file__)"],
+                           capture_output=True, text=True, check=True, cwd=tmp_path).stdout
+    assert str(venv) in where, where
+
+    run_dir = tmp_path / "empty"
+    run_dir.mkdir()
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEYS", "MAIL_SERVER", "PYTHONPATH",
+                        "LOGINSVC_INSTANCE", "LOGINSVC_ENV", "PUBLIC_URL"}}
+    port = free_port()
+    exe = venv / "bin" / "loginsvc"
+    assert subprocess.run([str(exe), "db", "upgrade"], cwd=run_dir, env=env,
+                          timeout=120).returncode == 0
+    proc = subprocess.Popen([str(exe), "serve", "--port", str(port), "--workers", "2"],
+                            cwd=run_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+        page = urllib.request.urlopen(base + "/login", timeout=5).read().decode()
+        assert 'action="/login"' in page
+        css = urllib.request.urlopen(base + "/static/style.css", timeout=5).read()
+        assert b"--accent" in css
+        req = urllib.request.Request(base + "/api/v1/auth/login-link", method="POST",
+                                     data=json.dumps({"email": "wheel@example.com"}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        assert urllib.request.urlopen(req, timeout=5).status == 202
+        outbox = run_dir / "instance" / "outbox"
+        deadline = time.monotonic() + 30
+        while not list(outbox.glob("*.eml")):
+            assert time.monotonic() < deadline, "no e-mail in the outbox"
+            time.sleep(0.2)
+        eml = next(outbox.glob("*.eml")).read_text()
+        assert "wheel@example.com" in eml and "login/verify?token=" in eml
+        assert (run_dir / "instance" / "loginsvc.db").exists()
+        assert (run_dir / "instance" / "secret_key").exists()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
