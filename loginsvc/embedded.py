@@ -32,7 +32,9 @@ def _alive(sock: Path) -> bool:
         return False
 
 
-def ensure_embedded_redis(instance: Path, *, daemonize: bool = True) -> tuple[str, subprocess.Popen | None]:
+def ensure_embedded_redis(
+    instance: Path, *, daemonize: bool = True
+) -> tuple[str, subprocess.Popen[bytes] | None]:
     """Start the embedded server unless one already answers; return its URL.
 
     With daemonize=False the caller owns the returned process (used by
@@ -65,6 +67,8 @@ def ensure_embedded_redis(instance: Path, *, daemonize: bool = True) -> tuple[st
         deadline = time.monotonic() + 10
         while not _alive(sock):
             if time.monotonic() > deadline:
-                raise SystemExit(f"loginsvc: the embedded Redis did not start; see {instance}/redis.log")
+                raise SystemExit(
+                    f"loginsvc: the embedded Redis did not start; see {instance}/redis.log"
+                )
             time.sleep(0.05)
         return embedded_url(instance), (None if daemonize else proc)

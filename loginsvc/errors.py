@@ -67,7 +67,7 @@ class Unauthorized(ProblemError):
 
 
 class ServiceUnavailable(ProblemError):
-    def __init__(self, detail: str = "A backing service is unavailable; try again shortly.") -> None:
+    def __init__(self, detail: str = "A backing service is unavailable; retry shortly.") -> None:
         super().__init__(503, "service_unavailable", detail, headers={"Retry-After": "5"})
 
 

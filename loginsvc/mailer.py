@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.resources
 import logging
 import smtplib
-import socket
 import time
 import uuid
 from email.utils import formatdate, make_msgid
@@ -97,6 +96,6 @@ def deliver(*, to: str, subject: str, text: str, html: str) -> None:
         return
     try:
         mail.send(msg)
-    except (smtplib.SMTPException, OSError, socket.timeout) as exc:
+    except (smtplib.SMTPException, OSError, TimeoutError) as exc:
         log.warning("SMTP send failed, will retry: %s", type(exc).__name__)
         raise MailDeliveryError(str(exc)) from exc

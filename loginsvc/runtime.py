@@ -7,7 +7,6 @@ import time
 from flask import current_app
 
 from .config import Settings
-
 from .store import Store
 from .tokens import LoginTokens
 

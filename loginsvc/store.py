@@ -21,6 +21,10 @@ from typing import Any
 import redis
 
 
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _h(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
@@ -86,7 +90,7 @@ class Store:
         if not mapping:
             return []
         ids = list(mapping.keys())
-        raws = self.r.mget([f"{self.p}sess:{mapping[i].decode()}" for i in ids])
+        raws = self.r.mget([f"{self.p}sess:{_s(mapping[i])}" for i in ids])
         out, stale = [], []
         for sid, raw in zip(ids, raws, strict=True):
             if raw:
@@ -104,7 +108,7 @@ class Store:
         if th is None:
             return False
         pipe = self.r.pipeline(transaction=True)
-        pipe.delete(f"{self.p}sess:{th.decode()}")
+        pipe.delete(f"{self.p}sess:{_s(th)}")
         pipe.hdel(key, session_id)
         pipe.execute()
         return True
@@ -114,7 +118,7 @@ class Store:
         mapping = self.r.hgetall(key)
         pipe = self.r.pipeline(transaction=True)
         for th in mapping.values():
-            pipe.delete(f"{self.p}sess:{th.decode()}")
+            pipe.delete(f"{self.p}sess:{_s(th)}")
         pipe.delete(key)
         pipe.execute()
         return len(mapping)

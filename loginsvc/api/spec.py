@@ -155,7 +155,8 @@ def openapi_document(*, title: str, version: str, server: str) -> dict[str, Any]
                                              for ct in ep.content_types}}
         ok: dict[str, Any] = {"description": "Success"}
         if ep.response is not None:
-            ok["content"] = {ep.response_media: {"schema": schema_ref(ep.response, "serialization")}}
+            ref = schema_ref(ep.response, "serialization")
+            ok["content"] = {ep.response_media: {"schema": ref}}
         elif ep.response_media != "application/json":
             ok["content"] = {ep.response_media: {"schema": {"type": "string"}}}
         op["responses"][str(ep.status)] = ok

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
         "sign_in": "Sign in", "email": "E-mail address", "send_link": "E-mail me a sign-in link",
@@ -121,7 +123,7 @@ TEXTS: dict[str, dict[str, str]] = {
 }
 
 
-def translator(locale: str):  # type: ignore[no-untyped-def]
+def translator(locale: str) -> Callable[[str], str]:
     table = TEXTS.get(locale, TEXTS["en"])
 
     def t(key: str) -> str:

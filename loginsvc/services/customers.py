@@ -35,7 +35,9 @@ def country_of(customer: Customer) -> str | None:
     return None
 
 
-def find_by_email(session: Session, email_norm: str, *, for_update: bool = False) -> Customer | None:
+def find_by_email(
+    session: Session, email_norm: str, *, for_update: bool = False
+) -> Customer | None:
     stmt = select(Customer).where(Customer.email_norm == email_norm)
     if for_update and session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from flask import g, request
+from werkzeug.wrappers import Response
 
 from ..errors import ProblemError, Unauthorized
 from ..extensions import db
@@ -142,12 +143,12 @@ def is_current(record: SessionRecord) -> bool:
     return bool(auth and hmac.compare_digest(auth.record.id, record.id))
 
 
-def set_cookie(response, token: str) -> None:  # type: ignore[no-untyped-def]
+def set_cookie(response: Response, token: str) -> None:
     secure = settings().public_url.startswith("https://")
     response.set_cookie(COOKIE, token, max_age=_ttl(), httponly=True, samesite="Lax",
                         secure=secure, path="/")
 
 
-def clear_cookie(response) -> None:  # type: ignore[no-untyped-def]
+def clear_cookie(response: Response) -> None:
     secure = settings().public_url.startswith("https://")
     response.delete_cookie(COOKIE, httponly=True, samesite="Lax", secure=secure, path="/")

@@ -79,7 +79,8 @@ def verify(secrets: Sequence[str], *, msg_id: str | None, timestamp: str | None,
 
 
 def signed_endpoint(*, secrets: Callable[[], Sequence[str]], scope: str,
-                    replay_ttl: int) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
+                    replay_ttl: int
+                    ) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
     """Verify the signature, then answer a repeated webhook-id with the first answer.
 
     Only successful (2xx) answers are remembered; a rejected or failed call

@@ -49,8 +49,9 @@ def test_installed_wheel_serves_from_an_empty_folder(wheel, tmp_path):
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     py = venv / "bin" / "python"
     # Dependencies come from the dev environment; the package itself only from the wheel.
-    sp = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                        capture_output=True, text=True, check=True).stdout.strip()
+    code = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    sp = subprocess.run([str(py), "-c", code], capture_output=True, text=True,
+                        check=True).stdout.strip()
     Path(sp, "_deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
                    check=True, timeout=300)
