@@ -79,11 +79,11 @@ def register_extensions(app: Flask, settings: Settings) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from .api import admin, auth, health, me, orders, sso
+    from .api import admin, auth, health, me, ops, orders, sso
     from .api import codes as _codes  # noqa: F401  (declares the error codes)
     from .pages import account, views
 
-    for module in (health, auth, orders, me, admin, sso, views, account):
+    for module in (health, auth, orders, me, admin, sso, views, account, ops):
         app.register_blueprint(module.bp)
 
 

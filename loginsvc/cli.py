@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import multiprocessing
+import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from .config import Settings, load_settings
@@ -95,6 +99,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         migrate(settings)
     from .config.default import child_environment
 
+    metrics_dir = _prepare_metrics_dir()
     worker = None
     if not args.no_worker:
         worker = subprocess.Popen(  # noqa: S603
@@ -117,7 +122,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     proc.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def _prepare_metrics_dir() -> str | None:
+    """Give every process of this tree one empty folder for Prometheus values.
+
+    prometheus-client reads PROMETHEUS_MULTIPROC_DIR itself, at import, in each
+    process, so it is set here in the environment before anything imports it and
+    before the mail worker starts. An operator's folder is emptied (values of a
+    previous run would be added in); our own temporary one is removed on exit.
+    """
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        Path(given).mkdir(parents=True, exist_ok=True)
+        for stale in Path(given).glob("*.db"):
+            stale.unlink()
+        return None
+    path = tempfile.mkdtemp(prefix="loginsvc-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return path
 
 
 def build_parser() -> argparse.ArgumentParser:

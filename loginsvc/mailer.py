@@ -24,6 +24,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from redis import Redis
 from rq import Queue, Retry
 
+from . import metrics
 from .extensions import mail
 from .i18n import DEFAULT, SUPPORTED
 from .runtime import settings
@@ -93,9 +94,12 @@ def deliver(*, to: str, subject: str, text: str, html: str) -> None:
         tmp.write_bytes(msg.as_bytes())
         tmp.rename(outbox / name)  # readers never see half a file
         log.info("mail written to outbox", extra={"file": name, "date": formatdate()})
+        metrics.mail_sent.labels(transport="outbox").inc()
         return
     try:
         mail.send(msg)
     except (smtplib.SMTPException, OSError, TimeoutError) as exc:
         log.warning("SMTP send failed, will retry: %s", type(exc).__name__)
+        metrics.count_send_failure()
         raise MailDeliveryError(str(exc)) from exc
+    metrics.mail_sent.labels(transport="smtp").inc()

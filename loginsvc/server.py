@@ -34,6 +34,12 @@ def _post_fork(server: Any, worker: Any) -> None:
             db.engine.dispose(close=False)
 
 
+def _child_exit(server: Any, worker: Any) -> None:
+    from .metrics import mark_process_dead
+
+    mark_process_dead(worker.pid)
+
+
 def run_gunicorn(settings: Settings, *, host: str, port: int, workers: int) -> None:
     options = {
         "bind": f"{host}:{port}",
@@ -42,6 +48,7 @@ def run_gunicorn(settings: Settings, *, host: str, port: int, workers: int) -> N
         "threads": 4,
         "preload_app": True,
         "post_fork": _post_fork,
+        "child_exit": _child_exit,
         "timeout": 30,
         "graceful_timeout": 20,
         "keepalive": 5,

@@ -9,7 +9,7 @@ from urllib.parse import urlencode, urlsplit
 
 from sqlalchemy.exc import IntegrityError
 
-from .. import mailer
+from .. import mailer, metrics
 from ..errors import ProblemError
 from ..extensions import db
 from ..i18n import pick_locale
@@ -59,11 +59,13 @@ def request_login_link(*, email: str, next_url: str | None, locale: str | None,
     ok, _ = store().hit("login-email", address.norm, limit=s.email_limit, window=s.email_window)
     if not ok:
         log.info("login link suppressed by the per-address limit")
+        metrics.rate_limit_hits.labels(limit="login-email").inc()
         return
     # Everything that depends on whether the address is known happens in the
     # worker, so the answer takes the same time for every address.
     mailer.enqueue("loginsvc.jobs.send_login_link", email=address.display,
                    next_url=safe_next(next_url), locale=pick_locale(locale))
+    metrics.login_links_requested.inc()
 
 
 def link_for(token: str) -> str:
@@ -84,6 +86,7 @@ def send_login_link_now(*, email: str, next_url: str | None, locale: str | None,
         email=customer.email if customer else address.display,
         customer_id=customer.id if customer is not None and customer.has_account else None,
         now=now(), next_url=next_url, locale=locale)
+    metrics.login_links_issued.inc()
     loc = pick_locale(locale, customer.locale if customer else None)
     subject, text, html = mailer.render(template, loc, {
         "link": link_for(token),
@@ -148,6 +151,7 @@ def _check_customer(tok: LoginToken) -> Customer | None:
     return customer
 
 
+@metrics.counted_verification
 def verify_and_sign_in(token: str) -> SignIn:
     """Consume a token exactly once and start a session."""
     tok = check_token(token)
