@@ -92,6 +92,14 @@ class LoginTokens:
                    "t": int(tok.issued_at * 1000), "n": tok.next_url, "l": tok.locale}
         return self._signer.dumps(payload), tok
 
+    def peek_email(self, token: str) -> str | None:
+        """The address of a genuine token, whatever its age (to offer a new link)."""
+        try:
+            email = self._signer.loads(token).get("e")
+        except TokenInvalid:
+            return None
+        return email if isinstance(email, str) else None
+
     def parse(self, token: str, *, now: float) -> LoginToken:
         """Check signature, shape and age. Raises TokenInvalid or TokenExpired."""
         data = self._signer.loads(token)

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, redirect, request
 
 from ..errors import ProblemError
+from ..runtime import login_tokens
 from ..services import login, sessions
 from .render import page_locale, render_page
 
@@ -57,7 +58,10 @@ def login_submit() -> Any:
 
 
 def _token_error_page(err: ProblemError, token: str | None) -> Any:
-    resp = render_page("pages/token_error.html", status=err.status, code=err.code)
+    # A genuine but used or expired link names its address: one press sends a new link.
+    email = login_tokens().peek_email(token) if token else None
+    resp = render_page("pages/token_error.html", status=err.status, code=err.code,
+                       email=email or "")
     resp.headers["Referrer-Policy"] = "no-referrer"
     return resp
 

@@ -48,6 +48,7 @@ def test_used_link_page_offers_a_new_link_by_post(client, mailbox):
         html = r.get_data(as_text=True)
         assert 'data-code="token_used"' in html and "already used" in html
         assert re.search(r'<form method="post" action="/login"', html)
+        assert 'value="again@example.com"' in html  # one press asks for a new link
     assert len(mailbox.to("again@example.com")) == 1  # the page itself sends nothing
 
 
