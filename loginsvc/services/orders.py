@@ -1,4 +1,4 @@
-"""Orders: ingest from the shop backend, history for the shopper.
+"""Orders: the shopper's history and invoices (ingest lives in order_ingest.py).
 
 (Interface used by the account pages: list_orders_for, get_order_for, order_out.)
 """
@@ -6,11 +6,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select, tuple_
 
-from ..errors import ProblemError
+from ..errors import InvalidRequest, ProblemError
 from ..extensions import db
 from ..models import Order
 from ..money import format_amount
@@ -47,13 +48,15 @@ def list_orders_for(*, customer_id: int, limit: int, cursor: str | None
         try:
             at = dt.datetime.fromisoformat(str(after[0]))
             last_id = int(after[1])
-        except (TypeError, ValueError):
-            from ..errors import InvalidRequest
-
+        except (TypeError, ValueError, OverflowError):
             raise InvalidRequest("The cursor is not valid.",
                                  [{"field": "cursor", "message": "not a cursor"}]) from None
-        stmt = stmt.where(or_(Order.placed_at < at,
-                              and_(Order.placed_at == at, Order.id < last_id)))
+        if at.tzinfo is None or not -(2**62) < last_id < 2**62:
+            raise InvalidRequest("The cursor is not valid.",
+                                 [{"field": "cursor", "message": "not a cursor"}])
+        # A row-value comparison lets the (customer_id, placed_at, id) index start
+        # right after the cursor instead of filtering from the newest order down.
+        stmt = stmt.where(tuple_(Order.placed_at, Order.id) < tuple_(at, last_id))
     stmt = stmt.order_by(Order.placed_at.desc(), Order.id.desc()).limit(limit + 1)
     rows = list(db.session.scalars(stmt))
     next_cursor = None
@@ -72,3 +75,18 @@ def get_order_for(*, customer_id: int, order_id: str) -> Order:
     if order is None:
         raise ProblemError(404, "order_not_found", "No such order.")
     return order
+
+
+def invoice_for(order: Order) -> dict[str, Any]:
+    """What the printable invoice shows, with exact line totals."""
+    lines = []
+    for item in order.items or []:
+        qty = int(item.get("quantity") or 0)
+        price = Decimal(str(item.get("unit_price") or "0"))
+        lines.append({
+            "name": item.get("name") or "", "sku": item.get("sku") or "", "quantity": qty,
+            "unit_price": format_amount(price, order.currency),
+            "line_total": format_amount(price * qty, order.currency),
+        })
+    return {"order": order_out(order, with_items=False), "lines": lines,
+            "customer": order.customer_info or {}}
