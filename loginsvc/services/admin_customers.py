@@ -8,14 +8,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
-from sqlalchemy import Select, and_, exists, or_, select, tuple_, update
+from sqlalchemy import Select, and_, exists, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import InvalidRequest, ProblemError
 from ..extensions import db
 from ..models import ConsentEvent, Customer, CustomerGroup, Group, Order, utcnow
 from ..pagination import decode_cursor, encode_cursor
-from . import account_modes, groups, notifications, sessions
+from . import account_modes, groups, notifications
 from .customers import country_of, fold, refresh_search_text
 from .emails import parse_email
 from .shop_settings import account_mode
@@ -96,7 +96,8 @@ def admin_customer_out(c: Customer) -> dict[str, Any]:
     return {
         "id": c.id, "email": c.email, "name": c.name, "company": c.company, "phone": c.phone,
         "customer_number": c.customer_number, "newsletter": c.newsletter,
-        "has_account": c.has_account, "status": c.status, "groups": sorted(g.name for g in c.groups),
+        "has_account": c.has_account, "status": c.status,
+        "groups": sorted(g.name for g in c.groups),
         "notes": c.notes, "order_count": c.order_count, "totals": totals_out(c.totals),
         "last_order_at": iso(c.last_order_at), "created_at": iso(c.created_at),
         "updated_at": iso(c.updated_at), "locale": c.locale, "country": c.country,
@@ -341,16 +342,10 @@ def update_customer(customer_id: int, body: CustomerPatch) -> Customer:
 
 def delete_customer(customer_id: int) -> None:
     """Irreversible; the same rules as a shopper deleting their own account."""
-    c = get_customer(customer_id)
-    cid, email = c.id, c.email
-    # Orders stay for the books, without the person's data.
-    db.session.execute(update(Order).where(Order.customer_id == cid).values(
-        customer_id=None, customer_info=None, billing_address=None, shipping_address=None)
-        .execution_options(synchronize_session=False))
-    db.session.delete(c)  # wishlist, group links and consent history cascade
-    db.session.commit()
-    sessions.end_all(cid)
-    notifications.notify_account_deleted(customer_id=cid, email=email, by="admin")
+    from .account_data import delete_customer_data
+
+    if delete_customer_data(customer_id, by="admin") is None:
+        raise ProblemError(404, "customer_not_found", "No such customer.")
 
 
 def customer_orders(customer_id: int, *, limit: int, cursor: str | None
