@@ -92,8 +92,8 @@ def test_ticket_signs_in_creates_account_and_links_user(client, app):
     c = _customer(app, "wp@example.com")
     assert (c.email, c.name, c.wp_user_id, c.has_account, c.status) == (
         "Wp@Example.com", "Wanda", "42", True, "active")
-    page = client.get("/account")
-    assert page.status_code == 200 and "Wp@Example.com" in page.get_data(as_text=True)
+    me = client.get("/api/v1/me")  # the cookie just set is the session
+    assert me.status_code == 200 and "Wp@Example.com" in me.get_data(as_text=True)
     sessions = app.extensions["loginsvc.store"].list_sessions(c.id)
     assert [s.method for s in sessions] == ["sso"]
 
@@ -280,7 +280,7 @@ def test_wp_user_id_moves_to_the_address_wordpress_vouches_for(client, app):
 def _signed_in_client(app: Any, email: str, wp_user_id: int) -> Any:
     c = app.test_client()
     assert c.get(_path(_ticket(c, email=email, wp_user_id=wp_user_id))).status_code == 303
-    assert c.get("/account").status_code == 200
+    assert c.get("/api/v1/me").status_code == 200
     return c
 
 
@@ -293,9 +293,9 @@ def test_logout_ends_that_customers_sessions(app, who):
     r = signed_post(app.test_client(), LOGOUT, who, SECRET)
     assert r.status_code == 204 and r.get_data() == b""
     for c in (phone, laptop):
-        r = c.get("/account")
-        assert r.status_code == 302 and r.headers["Location"].startswith("/login")
-    assert other.get("/account").status_code == 200
+        r = c.get("/api/v1/me")
+        assert r.status_code == 401 and r.get_json()["code"] == "unauthorized"
+    assert other.get("/api/v1/me").status_code == 200
 
 
 @pytest.mark.parametrize("who", [{"wp_user_id": 999}, {"email": "nobody@example.com"}])
@@ -319,7 +319,7 @@ def test_logout_needs_a_signature(app):
     r = app.test_client().post(LOGOUT, data=json.dumps({"wp_user_id": 31}),
                                headers={"Content-Type": "application/json"})
     assert r.status_code == 401 and r.get_json()["code"] == "invalid_signature"
-    assert c.get("/account").status_code == 200
+    assert c.get("/api/v1/me").status_code == 200
 
 
 def test_endpoints_are_in_openapi(client):
