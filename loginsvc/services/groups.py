@@ -144,23 +144,23 @@ def add_members(*, group_id: int, customer_ids: list[int]) -> dict[str, Any]:
     dialect = db.session.get_bind().dialect.name
     ins = pg_insert(CustomerGroup) if dialect == "postgresql" else sqlite_insert(CustomerGroup)
     stmt = ins.values([{"customer_id": i, "group_id": group.id} for i in ids])
-    result = db.session.execute(stmt.on_conflict_do_nothing())
+    stmt = stmt.on_conflict_do_nothing().returning(CustomerGroup.customer_id)
     try:
+        added = len(db.session.execute(stmt).all())
         db.session.commit()
     except IntegrityError:  # a customer was deleted meanwhile: change nothing
         db.session.rollback()
         raise ProblemError(409, "conflict", "A customer changed meanwhile; try again.") from None
-    added = max(int(getattr(result, "rowcount", 0) or 0), 0)
     return {"group": group_out(group, _member_counts([group.id]).get(group.id, 0)),
             "added": added}
 
 
 def remove_members(*, group_id: int, customer_ids: list[int]) -> dict[str, Any]:
     group = get_group(group_id)
-    result = db.session.execute(delete(CustomerGroup).where(
-        CustomerGroup.group_id == group.id, CustomerGroup.customer_id.in_(set(customer_ids))))
+    removed = len(db.session.execute(delete(CustomerGroup).where(
+        CustomerGroup.group_id == group.id, CustomerGroup.customer_id.in_(set(customer_ids)))
+        .returning(CustomerGroup.customer_id)).all())
     db.session.commit()
-    removed = int(getattr(result, "rowcount", 0) or 0)
     return {"group": group_out(group, _member_counts([group.id]).get(group.id, 0)),
             "removed": removed}
 
