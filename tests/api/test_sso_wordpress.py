@@ -325,3 +325,23 @@ def test_logout_needs_a_signature(app):
 def test_endpoints_are_in_openapi(client):
     doc = client.get("/openapi.json").get_json()
     assert "post" in doc["paths"][LOGIN] and "post" in doc["paths"][LOGOUT]
+
+
+def test_shared_vectors_match_the_python_signing():
+    """The same file is checked by the plugin's PHP (tests/e2e/test_wordpress_plugin.py)."""
+    from pathlib import Path
+
+    from loginsvc.services.signed_calls import sign, verify
+
+    path = Path(__file__).resolve().parents[2] / "clients" / "wordpress" / "test-vectors.json"
+    vectors = json.loads(path.read_text(encoding="utf-8"))["vectors"]
+    assert len(vectors) >= 5
+    for v in vectors:
+        body = v["body"].encode()
+        assert sign(v["secret"], v["id"], v["timestamp"], body) == v["signature"], v["id"]
+        verify([v["secret"]], msg_id=v["id"], timestamp=str(v["timestamp"]),
+               signature=v["signature"], body=body, at=v["timestamp"])
+    # One vector is the published Standard Webhooks example, an outside anchor.
+    anchor = {"id": "msg_p5jXN8AQM9LWM0D4loKWxJek",
+              "signature": "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="}
+    assert anchor.items() <= vectors[1].items()
