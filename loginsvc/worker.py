@@ -15,12 +15,15 @@ def run_worker(settings: Settings, *, burst: bool = False) -> int:
     from . import create_app
     from .jobs import bind_app
     from .mailer import queue
+    from .worker_recovery import MAINTENANCE_INTERVAL, requeue_abandoned
 
     app = create_app(settings)
     bind_app(app)
     with app.app_context():
         q = queue(app.extensions["loginsvc.redis"])
-        worker = SimpleWorker([q], connection=app.extensions["loginsvc.redis"])
+        requeue_abandoned(q)  # at-least-once: a dead worker's unfinished mail goes again
+        worker = SimpleWorker([q], connection=app.extensions["loginsvc.redis"],
+                              maintenance_interval=MAINTENANCE_INTERVAL)
         log.info("mail worker started on queue %s", q.name)
         worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
     return 0
