@@ -193,15 +193,64 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc if not str(p).startswith("function-")) or "body"
 
 
+def _unstorable_text(value: Any, path: str, depth: int = 0) -> str | None:
+    """The path of a string the database cannot store (NUL, lone surrogate), if any.
+
+    PostgreSQL text and JSONB refuse U+0000, and UTF-8 has no lone surrogates,
+    though JSON allows both ("\\u0000", "\\ud800").
+    """
+    if depth > 32:  # deeper than any order needs; also keeps this walk cheap
+        raise InvalidRequest("The body is nested too deeply.",
+                             [{"field": path or "body", "message": "nested too deeply"}])
+    if isinstance(value, str):
+        if "\x00" in value:
+            return path
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            sub = f"{path}.{k}" if path else str(k)
+            found = _unstorable_text(k, sub, depth + 1)
+            if found is None:
+                found = _unstorable_text(v, sub, depth + 1)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for n, v in enumerate(value):
+            found = _unstorable_text(v, f"{path}.{n}" if path else str(n), depth + 1)
+            if found is not None:
+                return found
+    return None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # Python's json accepts NaN/Infinity; the DB not
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError("number out of range")  # 1e400 would become Infinity
+    return value
+
+
 def parse_event(raw: bytes) -> OrderEvent:
     """Parse and validate a raw webhook body; 400 when not JSON, 422 with per-field errors."""
     try:
-        payload = json.loads(raw)
+        payload = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise ProblemError(400, "invalid_request", "The body is not valid JSON.") from None
     if not isinstance(payload, dict):
         raise InvalidRequest("The body must be a JSON object.",
                              [{"field": "body", "message": "must be a JSON object"}])
+    bad = _unstorable_text(payload, "")
+    if bad is not None:
+        raise InvalidRequest("The order is not valid.", [{
+            "field": bad or "body",
+            "message": "contains a NUL character or an unpaired surrogate"}])
     try:
         parsed = OrderEventIn.model_validate(payload)
     except ValidationError as exc:

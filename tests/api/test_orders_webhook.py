@@ -384,7 +384,9 @@ def test_unknown_type_is_422(hook, hook_app):
     assert_nothing_stored(hook_app)
 
 
-@pytest.mark.parametrize("raw", [b"{nope", b"", b"\xff\xfe", b"[" * 100_000, b"null"])
+@pytest.mark.parametrize("raw", [b"{nope", b"", b"\xff\xfe", b"[" * 100_000, b"null",
+                                 b'{"type": "order.placed", "data": {"x": NaN}}',
+                                 b'{"type": "order.placed", "data": {"x": 1e400}}'])
 def test_unparseable_or_non_object_body(hook, hook_app, raw):
     headers = sign_webhook(SECRET, raw, msg_id=f"msg_{len(raw)}_{raw[:2]!r}")
     r = hook.post(PATH, data=raw, headers=headers)
@@ -452,4 +454,28 @@ def test_fuzzed_fields_never_500(hook, key, value):
     payload = order(order_id=f"fz{time.monotonic_ns()}")
     payload["data"][key] = value
     r = post(hook, payload)
-    assert r.status_code in (200, 201, 422), r.get_data(as_text=True)
+    assert r.status_code in (200, 201, 400, 422), r.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("raw_field", "field"), [
+    ('"gift_note": "a\\u0000b"', "data.gift_note"),
+    ('"gift_note": "\\ud800"', "data.gift_note"),
+    ('"pickup_point": {"city": "x\\u0000"}', "data.pickup_point.city"),
+    ('"gift": {"a\\u0000": 1}', "data.gift.a\x00"),
+])
+def test_text_the_database_cannot_store_is_422(hook, hook_app, raw_field, field):
+    raw = json.dumps(order()).replace('"order_id": "1001"', '"order_id": "1001", ' + raw_field)
+    r = hook.post(PATH, data=raw.encode(), headers=sign_webhook(SECRET, raw.encode(),
+                                                                  msg_id="msg_nul"))
+    assert r.status_code == 422, r.get_data(as_text=True)
+    assert r.get_json()["errors"][0]["field"] == field
+    assert_nothing_stored(hook_app)
+
+
+def test_deeply_nested_extra_is_422(hook, hook_app):
+    deep: Any = "x"
+    for _ in range(60):
+        deep = {"a": deep}
+    r = post(hook, order(gift=deep))
+    assert r.status_code == 422 and r.get_json()["code"] == "invalid_request"
+    assert_nothing_stored(hook_app)
