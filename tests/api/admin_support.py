@@ -44,8 +44,8 @@ class Admin:
         return self.client.delete(P + path, **self._h(kw))
 
 
-@pytest.fixture
-def admin(app: Any, client: Any) -> Admin:
+@pytest.fixture(name="admin")
+def admin_fixture(app: Any, client: Any) -> Admin:
     return Admin(client, make_key(app))
 
 

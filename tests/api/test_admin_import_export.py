@@ -6,7 +6,7 @@ import csv
 import io
 import json
 
-from tests.api.admin_support import add_customer, admin, problem  # noqa: F401
+from tests.api.admin_support import add_customer, admin_fixture, problem  # noqa: F401
 from tests.conftest import count_rows
 
 CSV = {"Content-Type": "text/csv"}

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.api.admin_support import Admin, add_customer, admin, make_key, problem  # noqa: F401
+from tests.api.admin_support import Admin, add_customer, admin_fixture, make_key, problem  # noqa: F401
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
