@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -185,6 +186,23 @@ SALTS = ("AUTH_KEY", "SECURE_AUTH_KEY", "LOGGED_IN_KEY", "NONCE_KEY", "AUTH_SALT
          "SECURE_AUTH_SALT", "LOGGED_IN_SALT", "NONCE_SALT")
 
 
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                proc.wait(timeout=1)
+                return
+            proc.poll()  # reap the parent so the group can empty
+            time.sleep(0.05)
+
+
 @pytest.fixture
 def wordpress(php: str, service: str, tmp_path: Path) -> Iterator[Callable[..., WordPress]]:
     """Build a WordPress with the plugin, talking to `service` with a given secret."""
@@ -213,8 +231,11 @@ def wordpress(php: str, service: str, tmp_path: Path) -> Iterator[Callable[..., 
                        login, password, email, "Wendy Shopper")
         user_id = int(json.loads(out.strip().splitlines()[-1])["user_id"])
         env = {**os.environ, "PHP_CLI_SERVER_WORKERS": "4"}
+        # Its own process group: with workers, `php -S` forks children that a
+        # plain terminate() of the parent would leave running.
         proc = subprocess.Popen([php, "-S", f"127.0.0.1:{port}", "-t", str(docroot)],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
         started.append((proc, db, docroot))
         deadline = time.monotonic() + 15
         while not _port_open("127.0.0.1", port):
@@ -224,8 +245,7 @@ def wordpress(php: str, service: str, tmp_path: Path) -> Iterator[Callable[..., 
 
     yield build
     for proc, db, docroot in started:
-        proc.terminate()
-        proc.wait(timeout=10)
+        _stop_group(proc)
         log = docroot / "debug.log"
         if log.exists():
             print(f"WordPress debug.log:\n{log.read_text()[-4000:]}")
