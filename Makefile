@@ -17,12 +17,14 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(BIN)/loginsvc serve
 
-# Debian packages the tests drive for real: Chromium (browser tests) and php-cli
-# (the WordPress plugin). Installed only when missing.
+# Debian packages the tests drive for real: Chromium (browser tests), php-cli and
+# WordPress with php-mysql (the plugin, end to end). Installed only when missing.
 system-deps:
 	@missing=""; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	command -v php >/dev/null || missing="$$missing php-cli"; \
+	test -f /usr/share/wordpress/wp-settings.php || missing="$$missing wordpress"; \
+	php -m 2>/dev/null | grep -qi mysqli || missing="$$missing php-mysql"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
