@@ -60,6 +60,9 @@ def _require_session() -> Any:
     if request.endpoint == "account_pages.deleted":
         return None
     if _signed_in() is None:
+        if request.method == "POST":
+            # The form's own URL cannot be opened after signing in; land on the account.
+            return redirect("/login?next=%2Faccount", code=303)
         return g.login_redirect
     if request.method == "POST":
         check_csrf_form()

@@ -177,6 +177,12 @@ def test_pages_redirect_to_sign_in(client, path):
     assert r.headers["Location"] == "/login?next=" + path.replace("/", "%2F")
 
 
+def test_posts_without_session_go_to_sign_in(client, app):
+    r = client.post("/account/wishlist/add", data={"product_id": "p-1"})
+    assert r.status_code == 303 and r.headers["Location"] == "/login?next=%2Faccount"
+    assert count_rows(app, "wishlist_items") == 0
+
+
 def test_every_form_carries_csrf_and_posts_without_it_fail(client, mailbox, app):
     sign_in(client, mailbox, "ana@example.com")
     origin = {"Origin": "http://localhost"}
