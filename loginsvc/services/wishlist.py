@@ -81,7 +81,8 @@ class Snapshot(BaseModel):
         if self.currency is None:
             raise PydanticCustomError("currency", "A price needs its currency.")
         try:
-            parse_amount(self.price, self.currency)
+            if parse_amount(self.price, self.currency) < 0:
+                raise ValueError("cannot be negative")
         except ValueError as exc:
             raise PydanticCustomError("price", "The price {reason}.",
                                       {"reason": str(exc)}) from None

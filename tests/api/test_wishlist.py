@@ -169,6 +169,8 @@ def test_cookie_write_from_foreign_origin_is_403(client, mailbox, app):
     ({"price": "abc", "currency": "EUR"}, "price"),
     ({"price": 19.95, "currency": "EUR"}, "price"),
     ({"price": "NaN", "currency": "EUR"}, "price"),
+    ({"price": "-5.00", "currency": "EUR"}, "price"),
+    ({"price": "1e400", "currency": "EUR"}, "price"),
     ({"currency": "EURO"}, "currency"),
     ({"currency": "XYZ"}, "currency"),
     ({"name": "x" * 301}, "name"),
