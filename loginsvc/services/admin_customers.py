@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
-from sqlalchemy import Select, and_, exists, or_, select, tuple_
+from sqlalchemy import Select, and_, exists, or_, select, text, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import InvalidRequest, ProblemError
@@ -119,11 +119,11 @@ def filtered(f: FilterQuery) -> Select[Customer]:
         # On PostgreSQL the pg_trgm GIN index on search_text serves this LIKE.
         stmt = stmt.where(Customer.search_text.like(_like_pattern(f.q), escape="\\"))
     if f.group:
-        match = Group.name == f.group
+        gids = select(Group.id).where(Group.name == f.group)
         if f.group.isdigit():
-            match = or_(match, Group.id == int(f.group))
+            gids = select(Group.id).where(or_(Group.name == f.group, Group.id == int(f.group)))
         stmt = stmt.where(exists().where(CustomerGroup.customer_id == Customer.id,
-                                         CustomerGroup.group_id == Group.id, match))
+                                         CustomerGroup.group_id.in_(gids)))
     if f.country:
         stmt = stmt.where(Customer.country == f.country.upper())
     if f.newsletter is not None:
@@ -190,6 +190,11 @@ def ordered_page(stmt: Select[Customer], *, sort: str, limit: int,
         stmt = stmt.order_by(col.desc(), Customer.id.desc())
     else:
         stmt = stmt.order_by(col.asc(), Customer.id.asc())
+    if db.session.get_bind().dialect.name == "postgresql":
+        # psycopg prepares repeated statements, and a generic plan cannot see how
+        # selective this `q` is: it may walk the whole sort index for a rare name.
+        # A plan per search keeps every page on the right index (trigram or sort).
+        db.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     rows = list(db.session.scalars(stmt.limit(limit + 1)))
     next_cursor = None
     if len(rows) > limit:
