@@ -61,7 +61,7 @@ def export_run(svc: Service, key: str) -> dict[str, Any]:
     size, lines = 0, 0
     while chunk := resp.read(65536):
         size += len(chunk)
-        lines += chunk.count(b"\r\n")
+        lines += chunk.count(b"\n")  # a chunk may split "\r\n"
     seconds = time.perf_counter() - t0
     conn.close()
     done.set()
