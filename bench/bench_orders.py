@@ -300,22 +300,28 @@ def main() -> None:
             ctx = {"run": f"r{int(time.time())}", "customers": customers, "repeat_pool": 2000,
                    "session": session, "cursors": cursors}
             rows = []
-            for kind in ("healthz", "ingest_new", "ingest_repeat", "history_first",
-                         "history_deep"):
+            plan = [("healthz", a.concurrency), ("ingest_new", a.concurrency),
+                    ("ingest_repeat", a.concurrency), ("history_first", a.concurrency),
+                    ("history_deep", a.concurrency),
+                    # One shopper at a time: the page latency itself, without queueing.
+                    ("history_deep", 1)]
+            for kind, conc in plan:
                 if kind == "ingest_repeat":  # warm-up, not measured: stores the pool's ids
                     run_scenario(kind, port, concurrency=a.concurrency,
                                  max_requests=ctx["repeat_pool"] + a.concurrency,
                                  seconds=a.seconds * 3,
                                  ctx=ctx, server_pid=server.pid)
-                rows.append(run_scenario(kind, port, concurrency=a.concurrency,
-                                         max_requests=a.requests, seconds=a.seconds, ctx=ctx,
-                                         server_pid=server.pid))
+                row = run_scenario(kind, port, concurrency=conc, max_requests=a.requests,
+                                   seconds=a.seconds, ctx=ctx, server_pid=server.pid,
+                                   procs=min(4, conc))
+                row["name"] = f"{kind} c{conc}"
+                rows.append(row)
         finally:
             stop_server(server)
     ceiling = rows[0]["rps"] or 1
     for r in rows:
         r["ratio_to_ceiling"] = round(r["rps"] / ceiling, 3)
-    print(f"\nloginsvc orders bench: {workers} gunicorn workers, concurrency {a.concurrency}, "
+    print(f"\nloginsvc orders bench: {workers} gunicorn workers, c = concurrency, "
           f"{customers:,} customers in {a.db}, {os.cpu_count()} CPUs\n")
     print("| scenario | req/s | p50 ms | p99 ms | peak RSS MB | × /healthz | statuses |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
