@@ -35,32 +35,41 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 disable_created_metrics()
 
 requests_total = Counter(
-    "loginsvc_http_requests_total", "HTTP requests answered, by route template and status",
-    ["method", "route", "status"])
+    "loginsvc_http_requests_total",
+    "HTTP requests answered, by route template and status",
+    ["method", "route", "status"],
+)
 request_seconds = Histogram(
-    "loginsvc_http_request_duration_seconds", "Time to answer, by route template",
+    "loginsvc_http_request_duration_seconds",
+    "Time to answer, by route template",
     ["method", "route"],
-    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
 login_links_requested = Counter(
-    "loginsvc_login_links_requested_total", "Login-link requests accepted (202)")
+    "loginsvc_login_links_requested_total", "Login-link requests accepted (202)"
+)
 login_links_issued = Counter(
-    "loginsvc_login_links_issued_total", "Login links signed and handed to the mailer")
+    "loginsvc_login_links_issued_total", "Login links signed and handed to the mailer"
+)
 login_links_verified = Counter(
-    "loginsvc_login_links_verified_total", "Login links consumed into a session")
+    "loginsvc_login_links_verified_total", "Login links consumed into a session"
+)
 login_links_failed = Counter(
-    "loginsvc_login_links_failed_total", "Login-link verifications refused, by error code",
-    ["reason"])
+    "loginsvc_login_links_failed_total",
+    "Login-link verifications refused, by error code",
+    ["reason"],
+)
 webhooks_total = Counter(
-    "loginsvc_webhooks_total", "Signed server-to-server calls, by endpoint and outcome",
-    ["endpoint", "outcome"])
-mail_sent = Counter(
-    "loginsvc_mail_sent_total", "E-mails handed over, by transport", ["transport"])
-mail_retries = Counter(
-    "loginsvc_mail_retries_total", "Failed sends that will be tried again")
-mail_failures = Counter(
-    "loginsvc_mail_failures_total", "Sends given up after the last retry")
+    "loginsvc_webhooks_total",
+    "Signed server-to-server calls, by endpoint and outcome",
+    ["endpoint", "outcome"],
+)
+mail_sent = Counter("loginsvc_mail_sent_total", "E-mails handed over, by transport", ["transport"])
+mail_retries = Counter("loginsvc_mail_retries_total", "Failed sends that will be tried again")
+mail_failures = Counter("loginsvc_mail_failures_total", "Sends given up after the last retry")
 rate_limit_hits = Counter(
-    "loginsvc_rate_limit_hits_total", "Requests over a rate limit, by limit", ["limit"])
+    "loginsvc_rate_limit_hits_total", "Requests over a rate limit, by limit", ["limit"]
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -98,9 +107,11 @@ class MailQueueCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from rq import Queue
 
-        fam = GaugeMetricFamily("loginsvc_mail_queue_depth",
-                                "Mail jobs waiting, by state (read from Redis)",
-                                labels=["state"])
+        fam = GaugeMetricFamily(
+            "loginsvc_mail_queue_depth",
+            "Mail jobs waiting, by state (read from Redis)",
+            labels=["state"],
+        )
         try:
             q = Queue(self.queue_name, connection=self.redis)
             fam.add_metric(["queued"], q.count)

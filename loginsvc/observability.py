@@ -48,8 +48,11 @@ def configure_logging(*, json_lines: bool) -> None:
         return
     _configured = True
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if json_lines else
-                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(
+        JsonFormatter()
+        if json_lines
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
     root = logging.getLogger("loginsvc")
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
@@ -59,9 +62,11 @@ def configure_logging(*, json_lines: bool) -> None:
 def _csp() -> str:
     s = settings()
     form_targets = " ".join(["'self'", *s.allowed_redirect_origins])
-    return ("default-src 'self'; img-src 'self' data: https:; style-src 'self'; "
-            "script-src 'self'; object-src 'none'; base-uri 'none'; "
-            f"form-action {form_targets}; frame-ancestors 'none'")
+    return (
+        "default-src 'self'; img-src 'self' data: https:; style-src 'self'; "
+        "script-src 'self'; object-src 'none'; base-uri 'none'; "
+        f"form-action {form_targets}; frame-ancestors 'none'"
+    )
 
 
 _CORS_PATHS = ("/api/",)
@@ -108,7 +113,8 @@ def _webhook_outcome(resp: Response) -> str:
     if 200 <= status < 300:
         return "ok"
     return {401: "unauthenticated", 409: "in_progress", 503: "unavailable"}.get(
-        status, "rejected" if status < 500 else "error")
+        status, "rejected" if status < 500 else "error"
+    )
 
 
 def _record_metrics(resp: Response, seconds: float) -> None:
@@ -141,17 +147,23 @@ def register_request_hooks(app: Flask) -> None:
         # /docs too: its scripts are files under /docs/assets, so no inline script is needed.
         resp.headers.setdefault("Content-Security-Policy", _csp())
         if settings().public_url.startswith("https://"):
-            resp.headers.setdefault("Strict-Transport-Security",
-                                    "max-age=31536000; includeSubDomains")
+            resp.headers.setdefault(
+                "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
+            )
         _add_cors(resp)
         seconds = time.perf_counter() - g.get("started", time.perf_counter())
         _record_metrics(resp, seconds)
         # The path only: query strings may carry tokens.
-        access.info("request", extra={
-            "request_id": g.get("request_id"), "method": request.method,
-            "path": request.path,
-            "route": request.url_rule.rule if request.url_rule is not None else None,
-            "status": resp.status_code, "ms": round(seconds * 1000, 2),
-            "ip": request.remote_addr,
-        })
+        access.info(
+            "request",
+            extra={
+                "request_id": g.get("request_id"),
+                "method": request.method,
+                "path": request.path,
+                "route": request.url_rule.rule if request.url_rule is not None else None,
+                "status": resp.status_code,
+                "ms": round(seconds * 1000, 2),
+                "ip": request.remote_addr,
+            },
+        )
         return resp

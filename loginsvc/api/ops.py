@@ -24,8 +24,9 @@ from .spec import REGISTRY, EndpointSpec, endpoint
 
 bp = Blueprint("ops", __name__)
 
-_DOCS_ASSETS = frozenset({"swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png",
-                          "favicon-16x16.png"})
+_DOCS_ASSETS = frozenset(
+    {"swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png", "favicon-16x16.png"}
+)
 
 _DOCS_HTML = """<!doctype html>
 <html lang="en">
@@ -57,8 +58,14 @@ _DOCS_INIT = """window.addEventListener("load", function () {
 """
 
 
-@endpoint(bp, "/metrics", "GET", summary="Prometheus metrics of every worker process",
-          tags=["operations"], response_media="text/plain")
+@endpoint(
+    bp,
+    "/metrics",
+    "GET",
+    summary="Prometheus metrics of every worker process",
+    tags=["operations"],
+    response_media="text/plain",
+)
 def prometheus_metrics() -> Any:
     from ..mailer import queue
 
@@ -69,22 +76,41 @@ def prometheus_metrics() -> Any:
     return resp
 
 
-@endpoint(bp, "/docs", "GET", summary="The API reference (Swagger UI)", tags=["operations"],
-          response_media="text/html")
+@endpoint(
+    bp,
+    "/docs",
+    "GET",
+    summary="The API reference (Swagger UI)",
+    tags=["operations"],
+    response_media="text/html",
+)
 def docs() -> Any:
     return Response(_DOCS_HTML, content_type="text/html; charset=utf-8")
 
 
-@endpoint(bp, "/docs/init.js", "GET", summary="Start-up script of the docs page",
-          tags=["operations"], response_media="text/javascript")
+@endpoint(
+    bp,
+    "/docs/init.js",
+    "GET",
+    summary="Start-up script of the docs page",
+    tags=["operations"],
+    response_media="text/javascript",
+)
 def docs_init() -> Any:
     resp = Response(_DOCS_INIT, content_type="text/javascript; charset=utf-8")
     resp.headers["Cache-Control"] = "public, max-age=3600"
     return resp
 
 
-@endpoint(bp, "/docs/assets/<name>", "GET", summary="Swagger UI files (from swagger-ui-bundle)",
-          tags=["operations"], response_media="application/octet-stream", errors=["not_found"])
+@endpoint(
+    bp,
+    "/docs/assets/<name>",
+    "GET",
+    summary="Swagger UI files (from swagger-ui-bundle)",
+    tags=["operations"],
+    response_media="application/octet-stream",
+    errors=["not_found"],
+)
 def docs_asset(name: str) -> Any:
     if name not in _DOCS_ASSETS:
         abort(404)
@@ -96,8 +122,11 @@ def docs_asset(name: str) -> Any:
 _documented_lock = threading.Lock()
 
 # Media types of the plain routes we know; anything else is an HTML page.
-_PLAIN_MEDIA = {"/healthz": "application/json", "/readyz": "application/json",
-                "/openapi.json": "application/json"}
+_PLAIN_MEDIA = {
+    "/healthz": "application/json",
+    "/readyz": "application/json",
+    "/openapi.json": "application/json",
+}
 
 
 def _summary(app: Flask, endpoint_name: str) -> str:
@@ -120,11 +149,17 @@ def document_plain_routes(app: Flask) -> None:
                     media, tags = _PLAIN_MEDIA[rule.rule], ["operations"]
                 else:
                     media, tags = "text/html", ["pages"]
-                REGISTRY.append(EndpointSpec(
-                    rule=rule.rule, method=method, summary=_summary(app, rule.endpoint),
-                    tags=tags, status=303 if method == "POST" and media == "text/html" else 200,
-                    response_media=media,
-                    content_types=["application/x-www-form-urlencoded"]))
+                REGISTRY.append(
+                    EndpointSpec(
+                        rule=rule.rule,
+                        method=method,
+                        summary=_summary(app, rule.endpoint),
+                        tags=tags,
+                        status=303 if method == "POST" and media == "text/html" else 200,
+                        response_media=media,
+                        content_types=["application/x-www-form-urlencoded"],
+                    )
+                )
                 known.add((rule.rule, method))
 
 
