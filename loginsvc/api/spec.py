@@ -103,6 +103,11 @@ def endpoint(bp: Blueprint, rule: str, method: str = "GET", *, summary: str,
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if auth == "session":
+                # Who is asking comes before what they ask: 401 before 422.
+                from ..services import sessions
+
+                sessions.current()
             if query is not None:
                 kwargs["query"] = parse_model(query, query_dict(), what="query")
             if body is not None and not raw_body:
