@@ -55,32 +55,60 @@ class OrderListOut(BaseModel):
     next_cursor: str | None
 
 
-@endpoint(bp, "/api/v1/webhooks/orders", "POST", auth="signature", tags=["webhooks"],
-          summary="Receive order.placed / order.updated from the shop backend (signed)",
-          body=OrderEventIn, raw_body=True, response=IngestOut, status=201)
-@signed_endpoint(secrets=lambda: settings().webhook_secrets, scope="orders",
-                 replay_ttl=REPLAY_TTL)
+@endpoint(
+    bp,
+    "/api/v1/webhooks/orders",
+    "POST",
+    auth="signature",
+    tags=["webhooks"],
+    summary="Receive order.placed / order.updated from the shop backend (signed)",
+    body=OrderEventIn,
+    raw_body=True,
+    response=IngestOut,
+    status=201,
+)
+@signed_endpoint(secrets=lambda: settings().webhook_secrets, scope="orders", replay_ttl=REPLAY_TTL)
 def order_webhook() -> Response:
     # The signature is checked before the body is even parsed: unsigned junk gets a 401.
     event = parse_event(request.get_data(cache=True))
     result = ingest_order(event)
-    body = {"order_id": result.order_id, "customer_id": result.customer_id,
-            "account_created": result.account_created}
+    body = {
+        "order_id": result.order_id,
+        "customer_id": result.customer_id,
+        "account_created": result.account_created,
+    }
     return make_response(jsonify(body), 201 if result.created else 200)
 
 
-@endpoint(bp, "/api/v1/me/orders", "GET", auth="session", tags=["me"], query=PageQuery,
-          response=OrderListOut, summary="Every order placed with this address, newest first")
+@endpoint(
+    bp,
+    "/api/v1/me/orders",
+    "GET",
+    auth="session",
+    tags=["me"],
+    query=PageQuery,
+    response=OrderListOut,
+    summary="Every order placed with this address, newest first",
+)
 def my_orders(query: PageQuery) -> Any:
     auth = sessions.current()
     assert auth is not None
-    rows, next_cursor = orders.list_orders_for(customer_id=auth.customer.id, limit=query.limit,
-                                               cursor=query.cursor)
+    rows, next_cursor = orders.list_orders_for(
+        customer_id=auth.customer.id, limit=query.limit, cursor=query.cursor
+    )
     return jsonify(orders=[orders.order_out(o) for o in rows], next_cursor=next_cursor)
 
 
-@endpoint(bp, "/api/v1/me/orders/<order_id>", "GET", auth="session", tags=["me"],
-          response=OrderOut, errors=["order_not_found"], summary="One order with its items")
+@endpoint(
+    bp,
+    "/api/v1/me/orders/<order_id>",
+    "GET",
+    auth="session",
+    tags=["me"],
+    response=OrderOut,
+    errors=["order_not_found"],
+    summary="One order with its items",
+)
 def my_order(order_id: str) -> Any:
     auth = sessions.current()
     assert auth is not None
@@ -88,9 +116,17 @@ def my_order(order_id: str) -> Any:
     return jsonify(orders.order_out(order))
 
 
-@endpoint(bp, "/api/v1/me/orders/<order_id>/invoice", "GET", auth="session", tags=["me"],
-          errors=["order_not_found"], response_media="text/html", status=200,
-          summary="302 to the shop's invoice, or a printable HTML invoice")
+@endpoint(
+    bp,
+    "/api/v1/me/orders/<order_id>/invoice",
+    "GET",
+    auth="session",
+    tags=["me"],
+    errors=["order_not_found"],
+    response_media="text/html",
+    status=200,
+    summary="302 to the shop's invoice, or a printable HTML invoice",
+)
 def my_invoice(order_id: str) -> Any:
     auth = sessions.current()
     assert auth is not None

@@ -71,15 +71,25 @@ def _create(sess: Session, event: OrderEvent) -> tuple[IngestResult | None, Cust
     d = event.data
     mode = account_mode()
     customer, _ = customers_svc.get_or_create(sess, email=d.email, email_norm=normalise(d.email))
-    ins = pg_insert(Order) if sess.get_bind().dialect.name == "postgresql" else sqlite_insert(
-        Order)
-    stmt = ins.values(
-        order_id=d.order_id, customer_id=customer.id, placed_at=d.placed_at, status=d.status,
-        currency=d.currency, total=event.total, items=event.items,
-        customer_info=_customer_info(event), billing_address=d.billing_address,
-        shipping_address=d.shipping_address, invoice_url=d.invoice_url,
-        extra=event.unknown_fields,
-    ).on_conflict_do_nothing(index_elements=["order_id"]).returning(Order.id)
+    ins = pg_insert(Order) if sess.get_bind().dialect.name == "postgresql" else sqlite_insert(Order)
+    stmt = (
+        ins.values(
+            order_id=d.order_id,
+            customer_id=customer.id,
+            placed_at=d.placed_at,
+            status=d.status,
+            currency=d.currency,
+            total=event.total,
+            items=event.items,
+            customer_info=_customer_info(event),
+            billing_address=d.billing_address,
+            shipping_address=d.shipping_address,
+            invoice_url=d.invoice_url,
+            extra=event.unknown_fields,
+        )
+        .on_conflict_do_nothing(index_elements=["order_id"])
+        .returning(Order.id)
+    )
     if sess.execute(stmt).scalar() is None:
         return None, None
     opened = False
@@ -91,9 +101,12 @@ def _create(sess: Session, event: OrderEvent) -> tuple[IngestResult | None, Cust
     if customer.last_order_at is None or d.placed_at > customer.last_order_at:
         customer.last_order_at = d.placed_at
     customer.updated_at = utcnow()
-    result = IngestResult(order_id=d.order_id,
-                          customer_id=customer.id if customer.has_account else None,
-                          account_created=opened, created=True)
+    result = IngestResult(
+        order_id=d.order_id,
+        customer_id=customer.id if customer.has_account else None,
+        account_created=opened,
+        created=True,
+    )
     return result, (customer if opened else None)
 
 
@@ -102,24 +115,29 @@ def _known(sess: Session, event: OrderEvent) -> IngestResult:
     owner_id = sess.scalar(select(Order.customer_id).where(Order.order_id == d.order_id))
     customer = None
     if owner_id is not None:
-        customer = sess.scalars(_lock(sess, select(Customer).where(Customer.id == owner_id))
-                                ).one_or_none()
-    order = sess.scalars(_lock(sess, select(Order).where(Order.order_id == d.order_id))
-                         .execution_options(populate_existing=True)).one()
+        customer = sess.scalars(
+            _lock(sess, select(Customer).where(Customer.id == owner_id))
+        ).one_or_none()
+    order = sess.scalars(
+        _lock(sess, select(Order).where(Order.order_id == d.order_id)).execution_options(
+            populate_existing=True
+        )
+    ).one()
     if event.type == "order.updated":
         _update(sess, order, customer, event)
-    return IngestResult(order_id=d.order_id,
-                        customer_id=customer.id if customer is not None and customer.has_account
-                        else None,
-                        account_created=False, created=False)
+    return IngestResult(
+        order_id=d.order_id,
+        customer_id=customer.id if customer is not None and customer.has_account else None,
+        account_created=False,
+        created=False,
+    )
 
 
 def _update(sess: Session, order: Order, customer: Customer | None, event: OrderEvent) -> None:
     """order.updated: status, items, totals, addresses and the invoice link follow the shop."""
     d = event.data
     if customer is not None:
-        _apply(customer, currency=order.currency, amount=order.total, status=order.status,
-               sign=-1)
+        _apply(customer, currency=order.currency, amount=order.total, status=order.status, sign=-1)
         _apply(customer, currency=d.currency, amount=event.total, status=d.status, sign=1)
         customer.updated_at = utcnow()
     order.status = d.status
@@ -136,8 +154,7 @@ def _update(sess: Session, order: Order, customer: Customer | None, event: Order
     sess.flush()
 
 
-def _apply(customer: Customer, *, currency: str, amount: Decimal, status: str,
-           sign: int) -> None:
+def _apply(customer: Customer, *, currency: str, amount: Decimal, status: str, sign: int) -> None:
     """Add (sign=1) or take back (sign=-1) one order's money, exactly, per currency."""
     if status in NOT_SPENT:
         return
@@ -170,8 +187,9 @@ def _fill_profile(sess: Session, customer: Customer, event: OrderEvent) -> None:
         if c.newsletter and not customer.newsletter:
             # Only an opt-in travels with an order; an unticked box never unsubscribes.
             customer.newsletter = True
-            sess.add(ConsentEvent(customer_id=customer.id, newsletter=True, source="order",
-                                  at=utcnow()))
+            sess.add(
+                ConsentEvent(customer_id=customer.id, newsletter=True, source="order", at=utcnow())
+            )
     if customer.billing_address is None and d.billing_address:
         customer.billing_address = d.billing_address
     if customer.shipping_address is None and d.shipping_address:
@@ -190,4 +208,3 @@ def _announce(customer: Customer, *, locale: str | None) -> None:
         notifications.notify_pending_registration(customer)
     else:
         notifications.send_welcome(customer, locale=normalise_locale(locale))
-

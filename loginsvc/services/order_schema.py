@@ -20,8 +20,10 @@ from ..money import parse_amount
 from .emails import parse_email
 
 # ASCII digits only: \d would also take Arabic-Indic or full-width digits.
-_RFC3339 = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}"
-                      r"(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})\Z")
+_RFC3339 = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}"
+    r"(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})\Z"
+)
 _DECIMAL = re.compile(r"^-?[0-9]{1,15}(\.[0-9]{1,4})?\Z")
 _STATUS = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}\Z")
 _CURRENCY = re.compile(r"^[A-Z]{3}\Z")
@@ -126,7 +128,8 @@ class OrderDataIn(BaseModel):
     order_id: ShopId
     email: Annotated[str, BeforeValidator(_email)] = Field(description="trimmed; any case")
     placed_at: Annotated[dt.datetime, BeforeValidator(_rfc3339)] = Field(
-        description="RFC 3339 with a timezone")
+        description="RFC 3339 with a timezone"
+    )
     status: Annotated[str, BeforeValidator(_status)]
     currency: Annotated[str, BeforeValidator(_currency)] = Field(description="ISO 4217")
     total: Money
@@ -135,9 +138,13 @@ class OrderDataIn(BaseModel):
     shipping_address: Address | None = None
     items: list[OrderItemIn] = Field(default_factory=list, max_length=MAX_ITEMS)
     invoice_url: Annotated[str | None, BeforeValidator(_http_url)] = Field(
-        default=None, max_length=2048)
-    locale: str | None = Field(default=None, max_length=35,
-                               description="language of the welcome e-mail (en, es, fr, pl, de)")
+        default=None, max_length=2048
+    )
+    locale: str | None = Field(
+        default=None,
+        max_length=35,
+        description="language of the welcome e-mail (en, es, fr, pl, de)",
+    )
 
 
 class OrderEventIn(BaseModel):
@@ -158,8 +165,15 @@ class OrderEvent:
         d = parsed.data
         self.total: Decimal = parse_amount(d.total, d.currency)
         self.items: list[dict[str, Any]] = [
-            {"product_id": i.product_id, "sku": i.sku, "name": i.name,
-             "quantity": i.quantity, "unit_price": i.unit_price} for i in d.items]
+            {
+                "product_id": i.product_id,
+                "sku": i.sku,
+                "name": i.name,
+                "quantity": i.quantity,
+                "unit_price": i.unit_price,
+            }
+            for i in d.items
+        ]
         self.unknown_fields = _unknown(parsed)
 
 
@@ -171,8 +185,7 @@ def _unknown(parsed: OrderEventIn) -> dict[str, Any] | None:
         out["data"] = dict(parsed.data.model_extra)
     if parsed.data.customer is not None and parsed.data.customer.model_extra:
         out["customer"] = dict(parsed.data.customer.model_extra)
-    items = {str(n): dict(i.model_extra) for n, i in enumerate(parsed.data.items)
-             if i.model_extra}
+    items = {str(n): dict(i.model_extra) for n, i in enumerate(parsed.data.items) if i.model_extra}
     if items:
         out["items"] = items  # keyed by the item's position in `items`
     return out or None
@@ -200,8 +213,10 @@ def _unstorable_text(value: Any, path: str, depth: int = 0) -> str | None:
     though JSON allows both ("\\u0000", "\\ud800").
     """
     if depth > 32:  # deeper than any order needs; also keeps this walk cheap
-        raise InvalidRequest("The body is nested too deeply.",
-                             [{"field": path or "body", "message": "nested too deeply"}])
+        raise InvalidRequest(
+            "The body is nested too deeply.",
+            [{"field": path or "body", "message": "nested too deeply"}],
+        )
     if isinstance(value, str):
         if "\x00" in value:
             return path
@@ -244,23 +259,36 @@ def parse_event(raw: bytes) -> OrderEvent:
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise ProblemError(400, "invalid_request", "The body is not valid JSON.") from None
     if not isinstance(payload, dict):
-        raise InvalidRequest("The body must be a JSON object.",
-                             [{"field": "body", "message": "must be a JSON object"}])
+        raise InvalidRequest(
+            "The body must be a JSON object.",
+            [{"field": "body", "message": "must be a JSON object"}],
+        )
     bad = _unstorable_text(payload, "")
     if bad is not None:
-        raise InvalidRequest("The order is not valid.", [{
-            "field": bad or "body",
-            "message": "contains a NUL character or an unpaired surrogate"}])
+        raise InvalidRequest(
+            "The order is not valid.",
+            [
+                {
+                    "field": bad or "body",
+                    "message": "contains a NUL character or an unpaired surrogate",
+                }
+            ],
+        )
     try:
         parsed = OrderEventIn.model_validate(payload)
     except ValidationError as exc:
-        errors = [{"field": _loc(tuple(e.get("loc", ()))),
-                   "message": str(e.get("msg", "invalid value")).removeprefix("Value error, ")}
-                  for e in exc.errors(include_url=False, include_input=False)]
+        errors = [
+            {
+                "field": _loc(tuple(e.get("loc", ()))),
+                "message": str(e.get("msg", "invalid value")).removeprefix("Value error, "),
+            }
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
         raise InvalidRequest("The order is not valid.", errors) from None
     except RecursionError:
-        raise InvalidRequest("The body is nested too deeply.",
-                             [{"field": "body", "message": "nested too deeply"}]) from None
+        raise InvalidRequest(
+            "The body is nested too deeply.", [{"field": "body", "message": "nested too deeply"}]
+        ) from None
     errors = _amount_errors(parsed.data)
     if errors:
         raise InvalidRequest("The order is not valid.", errors)

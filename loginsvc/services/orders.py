@@ -39,8 +39,9 @@ def order_out(o: Order, *, with_items: bool = True) -> dict[str, Any]:
     return out
 
 
-def list_orders_for(*, customer_id: int, limit: int, cursor: str | None
-                    ) -> tuple[list[Order], str | None]:
+def list_orders_for(
+    *, customer_id: int, limit: int, cursor: str | None
+) -> tuple[list[Order], str | None]:
     """Newest first, keyset-paginated on (placed_at, id)."""
     after = decode_cursor(cursor, arity=2)
     stmt = select(Order).where(Order.customer_id == customer_id)
@@ -49,11 +50,13 @@ def list_orders_for(*, customer_id: int, limit: int, cursor: str | None
             at = dt.datetime.fromisoformat(str(after[0]))
             last_id = int(after[1])
         except (TypeError, ValueError, OverflowError):
-            raise InvalidRequest("The cursor is not valid.",
-                                 [{"field": "cursor", "message": "not a cursor"}]) from None
+            raise InvalidRequest(
+                "The cursor is not valid.", [{"field": "cursor", "message": "not a cursor"}]
+            ) from None
         if at.tzinfo is None or not -(2**62) < last_id < 2**62:
-            raise InvalidRequest("The cursor is not valid.",
-                                 [{"field": "cursor", "message": "not a cursor"}])
+            raise InvalidRequest(
+                "The cursor is not valid.", [{"field": "cursor", "message": "not a cursor"}]
+            )
         # A row-value comparison lets the (customer_id, placed_at, id) index start
         # right after the cursor instead of filtering from the newest order down.
         stmt = stmt.where(tuple_(Order.placed_at, Order.id) < tuple_(at, last_id))
@@ -83,10 +86,17 @@ def invoice_for(order: Order) -> dict[str, Any]:
     for item in order.items or []:
         qty = int(item.get("quantity") or 0)
         price = Decimal(str(item.get("unit_price") or "0"))
-        lines.append({
-            "name": item.get("name") or "", "sku": item.get("sku") or "", "quantity": qty,
-            "unit_price": format_amount(price, order.currency),
-            "line_total": format_amount(price * qty, order.currency),
-        })
-    return {"order": order_out(order, with_items=False), "lines": lines,
-            "customer": order.customer_info or {}}
+        lines.append(
+            {
+                "name": item.get("name") or "",
+                "sku": item.get("sku") or "",
+                "quantity": qty,
+                "unit_price": format_amount(price, order.currency),
+                "line_total": format_amount(price * qty, order.currency),
+            }
+        )
+    return {
+        "order": order_out(order, with_items=False),
+        "lines": lines,
+        "customer": order.customer_info or {},
+    }
