@@ -50,8 +50,9 @@ def _touch(row: ApiKey) -> None:
     # Conditional, so concurrent requests by one key write once between them.
     db.session.execute(
         update(ApiKey)
-        .where(ApiKey.id == row.id,
-               or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at <= cutoff))
+        .where(
+            ApiKey.id == row.id, or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at <= cutoff)
+        )
         .values(last_used_at=at)
         .execution_options(synchronize_session=False)
     )

@@ -49,8 +49,9 @@ def checkout_eligibility(email: str) -> dict[str, Any]:
     try:
         address = parse_email(email)
     except ValueError as exc:
-        raise InvalidRequest("The e-mail address is not valid.",
-                             [{"field": "email", "message": str(exc)}]) from None
+        raise InvalidRequest(
+            "The e-mail address is not valid.", [{"field": "email", "message": str(exc)}]
+        ) from None
     customer = find_by_email(db.session, address.norm)
     db.session.rollback()
     if customer is not None and customer.status == "blocked":

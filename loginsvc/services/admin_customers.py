@@ -1,22 +1,20 @@
-"""The shop owner's customer list: search, filters, keyset pages; create, edit, delete."""
+"""The shop owner's customers: the admin object; create, edit, delete (lists: customer_search)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
-from sqlalchemy import Select, and_, exists, or_, select, text, tuple_
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import InvalidRequest, ProblemError
 from ..extensions import db
-from ..models import ConsentEvent, Customer, CustomerGroup, Group, Order, utcnow
-from ..pagination import decode_cursor, encode_cursor
+from ..models import ConsentEvent, Customer, Group, Order, utcnow
 from . import account_modes, groups, notifications
-from .customers import country_of, fold, refresh_search_text
+from .customers import country_of, refresh_search_text
 from .emails import parse_email
 from .shop_settings import account_mode
 
@@ -29,8 +27,6 @@ Str320 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320)
 Text = Annotated[str, StringConstraints(max_length=10000)]
 Locale = Literal["en", "es", "fr", "pl", "de"]
 Address = Annotated[dict[Str50, Str300 | None], Field(max_length=30)]
-Sort = Literal["created_at", "-created_at", "total_spent", "-total_spent", "order_count",
-               "-order_count", "name"]
 
 
 class AddressesIn(BaseModel):
@@ -71,149 +67,35 @@ class CustomerPatch(CustomerFields):
     pass
 
 
-class FilterQuery(BaseModel):
-    # Query strings are text: lax parsing ("true", "1"), but unknown keys are refused
-    # so a typo never silently returns the unfiltered list.
-    model_config = ConfigDict(extra="forbid")
-
-    q: str | None = Field(default=None, max_length=200)
-    group: str | None = Field(default=None, max_length=100)
-    country: str | None = Field(default=None, pattern=r"^[A-Za-z]{2}$")
-    newsletter: bool | None = None
-    has_account: bool | None = None
-    status: Literal["active", "pending", "blocked"] | None = None
-    sort: Sort = "-created_at"
-
-
-class ListQuery(FilterQuery):
-    limit: int = Field(default=20, ge=1, le=100)
-    cursor: str | None = Field(default=None, max_length=512)
-
-
 def admin_customer_out(c: Customer) -> dict[str, Any]:
     from ..api.serializers import iso, totals_out
 
     return {
-        "id": c.id, "email": c.email, "name": c.name, "company": c.company, "phone": c.phone,
-        "customer_number": c.customer_number, "newsletter": c.newsletter,
-        "has_account": c.has_account, "status": c.status,
+        "id": c.id,
+        "email": c.email,
+        "name": c.name,
+        "company": c.company,
+        "phone": c.phone,
+        "customer_number": c.customer_number,
+        "newsletter": c.newsletter,
+        "has_account": c.has_account,
+        "status": c.status,
         "groups": sorted(g.name for g in c.groups),
-        "notes": c.notes, "order_count": c.order_count, "totals": totals_out(c.totals),
-        "last_order_at": iso(c.last_order_at), "created_at": iso(c.created_at),
-        "updated_at": iso(c.updated_at), "locale": c.locale, "country": c.country,
+        "notes": c.notes,
+        "order_count": c.order_count,
+        "totals": totals_out(c.totals),
+        "last_order_at": iso(c.last_order_at),
+        "created_at": iso(c.created_at),
+        "updated_at": iso(c.updated_at),
+        "locale": c.locale,
+        "country": c.country,
         "addresses": {"billing": c.billing_address, "shipping": c.shipping_address},
         "account_created_at": iso(c.account_created_at),
     }
 
 
-# -- the list -------------------------------------------------------------------
-
-def _like_pattern(q: str) -> str:
-    folded = fold(q.strip())
-    return "%" + folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-def filtered(f: FilterQuery) -> Select[Customer]:
-    stmt = select(Customer)
-    if f.q and f.q.strip():
-        # On PostgreSQL the pg_trgm GIN index on search_text serves this LIKE.
-        stmt = stmt.where(Customer.search_text.like(_like_pattern(f.q), escape="\\"))
-    if f.group:
-        gids = select(Group.id).where(Group.name == f.group)
-        if f.group.isdigit():
-            gids = select(Group.id).where(or_(Group.name == f.group, Group.id == int(f.group)))
-        stmt = stmt.where(exists().where(CustomerGroup.customer_id == Customer.id,
-                                         CustomerGroup.group_id.in_(gids)))
-    if f.country:
-        stmt = stmt.where(Customer.country == f.country.upper())
-    if f.newsletter is not None:
-        stmt = stmt.where(Customer.newsletter.is_(f.newsletter))
-    if f.has_account is not None:
-        stmt = stmt.where(Customer.has_account.is_(f.has_account))
-    if f.status:
-        stmt = stmt.where(Customer.status == f.status)
-    return stmt
-
-
-_COLUMNS: dict[str, Any] = {"created_at": Customer.created_at, "total_spent": Customer.total_spent,
-                            "order_count": Customer.order_count, "name": Customer.name}
-
-
-def _bad_cursor() -> InvalidRequest:
-    return InvalidRequest("The cursor is not valid.",
-                          [{"field": "cursor", "message": "not a cursor for this sort"}])
-
-
-def _cursor_value(key: str, raw: Any) -> Any:
-    try:
-        if key == "created_at":
-            value = dt.datetime.fromisoformat(raw)
-            if value.tzinfo is None:
-                raise ValueError
-            return value
-        if key == "total_spent":
-            return Decimal(raw)
-        if key == "order_count":
-            if not isinstance(raw, int):
-                raise ValueError
-            return raw
-        if raw is not None and not isinstance(raw, str):
-            raise ValueError
-        return raw
-    except (TypeError, ValueError, InvalidOperation):
-        raise _bad_cursor() from None
-
-
-def ordered_page(stmt: Select[Customer], *, sort: str, limit: int,
-                 cursor: str | None) -> tuple[list[Customer], str | None]:
-    """One keyset page in `sort` order, id as the tie-breaker; the cursor names its sort."""
-    key = sort.lstrip("-")
-    col = _COLUMNS[key]
-    desc = sort.startswith("-")
-    after = decode_cursor(cursor, arity=3)
-    if after is not None:
-        if after[0] != sort or not isinstance(after[2], int):
-            raise _bad_cursor()
-        value, last_id = _cursor_value(key, after[1]), after[2]
-        if key == "name":
-            # Names sort A→Z with the nameless last.
-            stmt = stmt.where(and_(col.is_(None), Customer.id > last_id) if value is None else
-                              or_(tuple_(col, Customer.id) > tuple_(value, last_id),
-                                  col.is_(None)))
-        elif desc:
-            stmt = stmt.where(tuple_(col, Customer.id) < tuple_(value, last_id))
-        else:
-            stmt = stmt.where(tuple_(col, Customer.id) > tuple_(value, last_id))
-    if key == "name":
-        stmt = stmt.order_by(col.asc().nulls_last(), Customer.id.asc())
-    elif desc:
-        stmt = stmt.order_by(col.desc(), Customer.id.desc())
-    else:
-        stmt = stmt.order_by(col.asc(), Customer.id.asc())
-    if db.session.get_bind().dialect.name == "postgresql":
-        # psycopg prepares repeated statements, and a generic plan cannot see how
-        # selective this `q` is: it may walk the whole sort index for a rare name.
-        # A plan per search keeps every page on the right index (trigram or sort).
-        db.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    rows = list(db.session.scalars(stmt.limit(limit + 1)))
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        raw = getattr(last, key)
-        if isinstance(raw, dt.datetime):
-            raw = raw.isoformat()
-        elif isinstance(raw, Decimal):
-            raw = str(raw)
-        next_cursor = encode_cursor([sort, raw, last.id])
-    return rows, next_cursor
-
-
-def list_customers(f: ListQuery) -> tuple[list[Customer], str | None]:
-    return ordered_page(filtered(f), sort=f.sort, limit=f.limit, cursor=f.cursor)
-
-
 # -- one customer ------------------------------------------------------------------
+
 
 def get_customer(customer_id: int) -> Customer:
     customer = db.session.get(Customer, customer_id)
@@ -229,8 +111,9 @@ def _number_taken(number: str) -> ProblemError:
 def _check_number(number: str | None, *, own_id: int | None) -> None:
     if number is None:
         return
-    other = db.session.scalars(select(Customer.id).where(Customer.customer_number == number)
-                               ).first()
+    other = db.session.scalars(
+        select(Customer.id).where(Customer.customer_number == number)
+    ).first()
     if other is not None and other != own_id:
         raise _number_taken(number)
 
@@ -242,8 +125,9 @@ class Applied:
     consent_changed: bool = False
 
 
-def apply_fields(c: Customer, data: dict[str, Any], *,
-                 group_lookup: dict[str, Group] | None = None) -> Applied:
+def apply_fields(
+    c: Customer, data: dict[str, Any], *, group_lookup: dict[str, Group] | None = None
+) -> Applied:
     """Set the given (validated) fields on a customer; no flush, no commit.
 
     The caller records a ConsentEvent when `consent_changed` (once the row has an id)
@@ -266,8 +150,11 @@ def apply_fields(c: Customer, data: dict[str, Any], *,
         out.consent_changed = True
     if data.get("groups") is not None:
         names = list(dict.fromkeys(n for n in data["groups"] if n))
-        c.groups = ([group_lookup[n] for n in names] if group_lookup is not None
-                    else groups.resolve_names(names))
+        c.groups = (
+            [group_lookup[n] for n in names]
+            if group_lookup is not None
+            else groups.resolve_names(names)
+        )
     refresh_search_text(c)
     if data.get("status") is not None:
         if c.id is None:
@@ -292,25 +179,41 @@ def create_customer(body: CustomerCreate) -> Customer:
     try:
         address = parse_email(body.email)
     except ValueError as exc:
-        raise InvalidRequest("The e-mail address is not valid.",
-                             [{"field": "email", "message": str(exc)}]) from None
+        raise InvalidRequest(
+            "The e-mail address is not valid.", [{"field": "email", "message": str(exc)}]
+        ) from None
     mode = account_mode()
     if body.send_invite and mode == "disabled":
-        raise ProblemError(403, "accounts_disabled",
-                           "Customer accounts are turned off; no invitation can be sent.")
-    existing = db.session.scalars(select(Customer.id).where(Customer.email_norm == address.norm)
-                                  ).first()
+        raise ProblemError(
+            403, "accounts_disabled", "Customer accounts are turned off; no invitation can be sent."
+        )
+    existing = db.session.scalars(
+        select(Customer.id).where(Customer.email_norm == address.norm)
+    ).first()
     if existing is not None:
-        raise ProblemError(409, "conflict", "A customer with this e-mail address exists.",
-                           extra={"customer_id": existing})
+        raise ProblemError(
+            409,
+            "conflict",
+            "A customer with this e-mail address exists.",
+            extra={"customer_id": existing},
+        )
     _check_number(body.customer_number, own_id=None)
     now = utcnow()
     # The owner vouches for the person, so the account opens active (unless
     # accounts are off, where only a guest record is kept).
-    c = Customer(email=address.display, email_norm=address.norm, status="active",
-                 has_account=mode != "disabled", account_created_at=None, newsletter=False,
-                 order_count=0, total_spent=Decimal(0), totals={}, created_at=now,
-                 updated_at=now)
+    c = Customer(
+        email=address.display,
+        email_norm=address.norm,
+        status="active",
+        has_account=mode != "disabled",
+        account_created_at=None,
+        newsletter=False,
+        order_count=0,
+        total_spent=Decimal(0),
+        totals={},
+        created_at=now,
+        updated_at=now,
+    )
     if c.has_account:
         c.account_created_at = now
     db.session.add(c)
@@ -353,8 +256,9 @@ def delete_customer(customer_id: int) -> None:
         raise ProblemError(404, "customer_not_found", "No such customer.")
 
 
-def customer_orders(customer_id: int, *, limit: int, cursor: str | None
-                    ) -> tuple[list[Order], str | None]:
+def customer_orders(
+    customer_id: int, *, limit: int, cursor: str | None
+) -> tuple[list[Order], str | None]:
     from .orders import list_orders_for
 
     get_customer(customer_id)

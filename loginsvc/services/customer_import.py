@@ -45,8 +45,7 @@ class Row:
     valid: bool = False
 
     def out(self) -> dict[str, Any]:
-        return {"row": self.row, "email": self.email, "status": self.status,
-                "reason": self.reason}
+        return {"row": self.row, "email": self.email, "status": self.status, "reason": self.reason}
 
 
 def prepare(i: int, values: dict[str, Any] | str, seen: set[str]) -> Row:
@@ -103,12 +102,26 @@ class _Batch:
         for r in todo:
             r.status, r.reason = "skipped", None
         norms = [r.norm for r in todo]
-        existing = {c.email_norm: c for c in db.session.scalars(
-            select(Customer).where(Customer.email_norm.in_(norms)))} if norms else {}
+        existing = (
+            {
+                c.email_norm: c
+                for c in db.session.scalars(select(Customer).where(Customer.email_norm.in_(norms)))
+            }
+            if norms
+            else {}
+        )
         numbers = {r.data["customer_number"] for r in todo if r.data.get("customer_number")}
-        owners: dict[str, str] = dict(db.session.execute(  # type: ignore[arg-type]
-            select(Customer.customer_number, Customer.email_norm)
-            .where(Customer.customer_number.in_(numbers))).all()) if numbers else {}
+        owners: dict[str, str] = (
+            dict(
+                db.session.execute(  # type: ignore[arg-type]
+                    select(Customer.customer_number, Customer.email_norm).where(
+                        Customer.customer_number.in_(numbers)
+                    )
+                ).all()
+            )
+            if numbers
+            else {}
+        )
         names = {n for r in todo for n in (r.data.get("groups") or [])}
         lookup = {g.name: g for g in groups.resolve_names(names, create_missing=True)}
         mode = account_mode()
@@ -146,10 +159,19 @@ class _Batch:
         now = utcnow()
         if c is None:
             opens = mode != "disabled" and r.has_account is not False
-            c = Customer(email=r.email, email_norm=r.norm, status="active", has_account=opens,
-                         account_created_at=now if opens else None, newsletter=False,
-                         order_count=0, total_spent=Decimal(0), totals={}, created_at=now,
-                         updated_at=now)
+            c = Customer(
+                email=r.email,
+                email_norm=r.norm,
+                status="active",
+                has_account=opens,
+                account_created_at=now if opens else None,
+                newsletter=False,
+                order_count=0,
+                total_spent=Decimal(0),
+                totals={},
+                created_at=now,
+                updated_at=now,
+            )
             db.session.add(c)
             r.status = "created"
         else:
@@ -166,8 +188,11 @@ def run_import(raw: bytes, *, mimetype: str, dry_run: bool) -> dict[str, Any]:
     elif mimetype == "application/json":
         _, values = json_rows(raw)
     else:
-        raise ProblemError(415, "unsupported_media_type",
-                           "Send text/csv (with a header row) or application/json (an array).")
+        raise ProblemError(
+            415,
+            "unsupported_media_type",
+            "Send text/csv (with a header row) or application/json (an array).",
+        )
     seen: set[str] = set()
     claimed: dict[str, str] = {}
     report: list[Row] = []
@@ -190,6 +215,5 @@ def run_import(raw: bytes, *, mimetype: str, dry_run: bool) -> dict[str, Any]:
             account_modes.run_after_commit(actions)
         db.session.expunge_all()
         report += chunk
-    counts = {k: sum(1 for r in report if r.status == k) for k in ("created", "updated",
-                                                                      "skipped")}
+    counts = {k: sum(1 for r in report if r.status == k) for k in ("created", "updated", "skipped")}
     return {"dry_run": dry_run, **counts, "rows": [r.out() for r in report]}

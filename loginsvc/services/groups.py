@@ -16,8 +16,7 @@ from ..extensions import db
 from ..models import Customer, CustomerGroup, Group
 from ..pagination import decode_cursor, encode_cursor
 
-GroupName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                             max_length=100)]
+GroupName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 MAX_BULK = 1000
 
 
@@ -48,8 +47,13 @@ class MembersIn(BaseModel):
 def group_out(g: Group, member_count: int) -> dict[str, Any]:
     from ..api.serializers import iso
 
-    return {"id": g.id, "name": g.name, "member_count": member_count,
-            "created_at": iso(g.created_at), "updated_at": iso(g.updated_at)}
+    return {
+        "id": g.id,
+        "name": g.name,
+        "member_count": member_count,
+        "created_at": iso(g.created_at),
+        "updated_at": iso(g.updated_at),
+    }
 
 
 def _member_counts(ids: Iterable[int]) -> dict[int, int]:
@@ -58,7 +62,9 @@ def _member_counts(ids: Iterable[int]) -> dict[int, int]:
         return {}
     rows = db.session.execute(
         select(CustomerGroup.group_id, func.count())
-        .where(CustomerGroup.group_id.in_(ids)).group_by(CustomerGroup.group_id))
+        .where(CustomerGroup.group_id.in_(ids))
+        .group_by(CustomerGroup.group_id)
+    )
     return {gid: int(n) for gid, n in rows}
 
 
@@ -68,8 +74,10 @@ def list_groups(*, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]]
     after = decode_cursor(cursor, arity=2)
     if after is not None:
         if not isinstance(after[0], str) or not isinstance(after[1], int):
-            raise InvalidRequest("The cursor is not valid.",
-                                 [{"field": "cursor", "message": "not a cursor from this API"}])
+            raise InvalidRequest(
+                "The cursor is not valid.",
+                [{"field": "cursor", "message": "not a cursor from this API"}],
+            )
         stmt = stmt.where(tuple_(Group.name, Group.id) > tuple_(after[0], after[1]))
     rows = list(db.session.scalars(stmt.order_by(Group.name, Group.id).limit(limit + 1)))
     next_cursor = None
@@ -133,8 +141,10 @@ def _check_customers(ids: list[int]) -> list[int]:
     missing = [i for i in wanted if i not in found]
     if missing:
         shown = ", ".join(str(i) for i in missing[:20])
-        raise InvalidRequest("Some customers do not exist; nothing was changed.",
-                             [{"field": "customer_ids", "message": f"no such customers: {shown}"}])
+        raise InvalidRequest(
+            "Some customers do not exist; nothing was changed.",
+            [{"field": "customer_ids", "message": f"no such customers: {shown}"}],
+        )
     return wanted
 
 
@@ -143,30 +153,38 @@ def add_members(*, group_id: int, customer_ids: list[int]) -> dict[str, Any]:
     ids = _check_customers(customer_ids)
     dialect = db.session.get_bind().dialect.name
     ins = pg_insert(CustomerGroup) if dialect == "postgresql" else sqlite_insert(CustomerGroup)
-    stmt = ins.values([{"customer_id": i, "group_id": group.id} for i in ids])
-    stmt = stmt.on_conflict_do_nothing().returning(CustomerGroup.customer_id)
+    rows = [{"customer_id": i, "group_id": group.id} for i in ids]
+    stmt = ins.values(rows).on_conflict_do_nothing().returning(CustomerGroup.customer_id)
     try:
         added = len(db.session.execute(stmt).all())
         db.session.commit()
     except IntegrityError:  # a customer was deleted meanwhile: change nothing
         db.session.rollback()
         raise ProblemError(409, "conflict", "A customer changed meanwhile; try again.") from None
-    return {"group": group_out(group, _member_counts([group.id]).get(group.id, 0)),
-            "added": added}
+    return {"group": group_out(group, _member_counts([group.id]).get(group.id, 0)), "added": added}
 
 
 def remove_members(*, group_id: int, customer_ids: list[int]) -> dict[str, Any]:
     group = get_group(group_id)
-    removed = len(db.session.execute(delete(CustomerGroup).where(
-        CustomerGroup.group_id == group.id, CustomerGroup.customer_id.in_(set(customer_ids)))
-        .returning(CustomerGroup.customer_id)).all())
+    removed = len(
+        db.session.execute(
+            delete(CustomerGroup)
+            .where(
+                CustomerGroup.group_id == group.id, CustomerGroup.customer_id.in_(set(customer_ids))
+            )
+            .returning(CustomerGroup.customer_id)
+        ).all()
+    )
     db.session.commit()
-    return {"group": group_out(group, _member_counts([group.id]).get(group.id, 0)),
-            "removed": removed}
+    return {
+        "group": group_out(group, _member_counts([group.id]).get(group.id, 0)),
+        "removed": removed,
+    }
 
 
-def resolve_names(names: Iterable[str], *, create_missing: bool = False,
-                  field: str = "groups") -> list[Group]:
+def resolve_names(
+    names: Iterable[str], *, create_missing: bool = False, field: str = "groups"
+) -> list[Group]:
     """Groups by name, in one query; unknown names are a 422 unless created here."""
     wanted = list(dict.fromkeys(n.strip() for n in names if n.strip()))
     if not wanted:
@@ -174,8 +192,9 @@ def resolve_names(names: Iterable[str], *, create_missing: bool = False,
     found = {g.name: g for g in db.session.scalars(select(Group).where(Group.name.in_(wanted)))}
     missing = [n for n in wanted if n not in found]
     if missing and not create_missing:
-        raise InvalidRequest("Unknown group.", [{"field": field,
-                                                 "message": f"no such group: {missing[0]!r}"}])
+        raise InvalidRequest(
+            "Unknown group.", [{"field": field, "message": f"no such group: {missing[0]!r}"}]
+        )
     for name in missing:
         group = Group(name=name)
         db.session.add(group)

@@ -11,13 +11,31 @@ from typing import Any, Literal
 
 from ..errors import InvalidRequest
 from ..extensions import db
-from .admin_customers import FilterQuery, admin_customer_out, filtered, ordered_page
+from .admin_customers import admin_customer_out
+from .customer_search import FilterQuery, filtered, ordered_page
 
 BATCH = 1000
 EXPORT_COLUMNS = [
-    "id", "email", "name", "company", "phone", "customer_number", "locale", "newsletter",
-    "has_account", "status", "groups", "notes", "country", "billing_address",
-    "shipping_address", "order_count", "totals", "last_order_at", "created_at", "updated_at",
+    "id",
+    "email",
+    "name",
+    "company",
+    "phone",
+    "customer_number",
+    "locale",
+    "newsletter",
+    "has_account",
+    "status",
+    "groups",
+    "notes",
+    "country",
+    "billing_address",
+    "shipping_address",
+    "order_count",
+    "totals",
+    "last_order_at",
+    "created_at",
+    "updated_at",
 ]
 # A spreadsheet runs a cell starting with one of these as a formula.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -116,20 +134,43 @@ def export_filename(fmt: str) -> str:
 # -- import -------------------------------------------------------------------------
 
 MAX_ROWS = 100_000
-WRITABLE = {"email", "name", "company", "phone", "customer_number", "locale", "newsletter",
-            "notes", "groups", "status", "has_account", "billing_address", "shipping_address",
-            "addresses"}
+WRITABLE = {
+    "email",
+    "name",
+    "company",
+    "phone",
+    "customer_number",
+    "locale",
+    "newsletter",
+    "notes",
+    "groups",
+    "status",
+    "has_account",
+    "billing_address",
+    "shipping_address",
+    "addresses",
+}
 # Columns of our own export that describe, not set: ignored so an export re-imports.
-READ_ONLY = {"id", "order_count", "totals", "last_order_at", "created_at", "updated_at",
-             "country", "account_created_at"}
+READ_ONLY = {
+    "id",
+    "order_count",
+    "totals",
+    "last_order_at",
+    "created_at",
+    "updated_at",
+    "country",
+    "account_created_at",
+}
 _TRUE = {"true", "1", "yes", "y", "on"}
 _FALSE = {"false", "0", "no", "n", "off"}
 
 
 def _too_many(count: int) -> None:
     if count > MAX_ROWS:
-        raise InvalidRequest(f"At most {MAX_ROWS} rows can be imported at once; nothing was.",
-                             [{"field": "body", "message": f"{count} rows"}])
+        raise InvalidRequest(
+            f"At most {MAX_ROWS} rows can be imported at once; nothing was.",
+            [{"field": "body", "message": f"{count} rows"}],
+        )
 
 
 def _check_columns(cols: list[str]) -> None:
@@ -138,8 +179,10 @@ def _check_columns(cols: list[str]) -> None:
     if "email" not in cols:
         problems.append("an 'email' column is needed")
     if problems:
-        raise InvalidRequest("The CSV header is not usable; nothing was imported.",
-                             [{"field": "header", "message": p} for p in problems])
+        raise InvalidRequest(
+            "The CSV header is not usable; nothing was imported.",
+            [{"field": "header", "message": p} for p in problems],
+        )
 
 
 def csv_rows(raw: bytes) -> tuple[int, Iterator[tuple[int, dict[str, Any] | str]]]:
@@ -156,8 +199,10 @@ def csv_rows(raw: bytes) -> tuple[int, Iterator[tuple[int, dict[str, Any] | str]
         first = records()
         header = next(first, None)
         if header is None:
-            raise InvalidRequest("The CSV file is empty; a header row is needed.",
-                                 [{"field": "header", "message": "missing"}])
+            raise InvalidRequest(
+                "The CSV file is empty; a header row is needed.",
+                [{"field": "header", "message": "missing"}],
+            )
         cols = [h.strip().lower() for h in header]
         _check_columns(cols)
         count = sum(1 for _ in first)
@@ -169,7 +214,7 @@ def csv_rows(raw: bytes) -> tuple[int, Iterator[tuple[int, dict[str, Any] | str]
         it = records()
         next(it)
         for i, cells in enumerate(it, 1):
-            if any(c.strip() for c in cells[len(cols):]):
+            if any(c.strip() for c in cells[len(cols) :]):
                 yield i, "the row has more cells than the header"
                 continue
             try:
@@ -218,8 +263,10 @@ def json_rows(raw: bytes) -> tuple[int, Iterator[tuple[int, dict[str, Any] | str
     except (ValueError, RecursionError):
         raise InvalidRequest("The body is not valid JSON.", status=400) from None
     if not isinstance(doc, list):
-        raise InvalidRequest("The body must be a JSON array of customer objects.",
-                             [{"field": "body", "message": "expected an array"}])
+        raise InvalidRequest(
+            "The body must be a JSON array of customer objects.",
+            [{"field": "body", "message": "expected an array"}],
+        )
     _too_many(len(doc))
 
     def rows() -> Iterator[tuple[int, dict[str, Any] | str]]:
@@ -235,8 +282,11 @@ def json_rows(raw: bytes) -> tuple[int, Iterator[tuple[int, dict[str, Any] | str
             for key in ("customer_number", "phone"):  # spreadsheet tools make these numbers
                 if isinstance(values.get(key), int) and not isinstance(values[key], bool):
                     values[key] = str(values[key])
-            flat = {k.split("_")[0]: values.pop(k) for k in ("billing_address",
-                                                              "shipping_address") if k in values}
+            flat = {
+                k.split("_")[0]: values.pop(k)
+                for k in ("billing_address", "shipping_address")
+                if k in values
+            }
             if flat:
                 nested = values.get("addresses")
                 values["addresses"] = {**(nested if isinstance(nested, dict) else {}), **flat}
