@@ -88,14 +88,15 @@ def send_login_link_now(*, email: str, next_url: str | None, locale: str | None,
         now=now(), next_url=next_url, locale=locale)
     metrics.login_links_issued.inc()
     loc = pick_locale(locale, customer.locale if customer else None)
+    to = customer.email if customer else address.display
     subject, text, html = mailer.render(template, loc, {
         "link": link_for(token),
         "name": (customer.name if customer else None) or "",
         "days": settings().login_link_max_age // 86400,
     })
-    db.session.rollback()  # release the read transaction before the slow part
-    mailer.deliver(to=customer.email if customer else address.display, subject=subject,
-                   text=text, html=html)
+    # End the read transaction before the slow part (SQLite: never hold a lock over SMTP).
+    db.session.rollback()
+    mailer.deliver(to=to, subject=subject, text=text, html=html)
     if not settings().mail_server:
         # The embedded default has no mail server: show the link where a developer looks.
         log.warning("login link for %s: %s", _mask(address.display), link_for(token))
