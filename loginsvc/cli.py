@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 import multiprocessing
 import os
@@ -91,6 +92,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .embedded import ensure_embedded_redis
 
     settings = _settings()
+    # Before anything imports prometheus-client (it reads the variable at import).
+    _prepare_metrics_dir()
     redis_proc = None
     if settings.embedded_redis:
         url, redis_proc = ensure_embedded_redis(settings.instance_path, daemonize=False)
@@ -99,7 +102,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         migrate(settings)
     from .config.default import child_environment
 
-    metrics_dir = _prepare_metrics_dir()
     worker = None
     if not args.no_worker:
         worker = subprocess.Popen(  # noqa: S603
@@ -122,12 +124,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     proc.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-        if metrics_dir is not None:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 
-def _prepare_metrics_dir() -> str | None:
+def _prepare_metrics_dir() -> None:
     """Give every process of this tree one empty folder for Prometheus values.
 
     prometheus-client reads PROMETHEUS_MULTIPROC_DIR itself, at import, in each
@@ -140,10 +140,17 @@ def _prepare_metrics_dir() -> str | None:
         Path(given).mkdir(parents=True, exist_ok=True)
         for stale in Path(given).glob("*.db"):
             stale.unlink()
-        return None
+        return
     path = tempfile.mkdtemp(prefix="loginsvc-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
-    return path
+    owner = os.getpid()
+
+    def _remove() -> None:
+        # Forked gunicorn workers inherit this handler and run it when they exit.
+        if os.getpid() == owner:
+            shutil.rmtree(path, ignore_errors=True)
+
+    atexit.register(_remove)
 
 
 def build_parser() -> argparse.ArgumentParser:
