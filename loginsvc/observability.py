@@ -71,6 +71,7 @@ def _csp() -> str:
 
 _CORS_PATHS = ("/api/",)
 _CORS_HEADERS = "Content-Type, Authorization, X-Request-ID"
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _SIGNED_PREFIXES = ("/api/v1/webhooks/", "/api/v1/sso/wordpress/")
 
 
@@ -121,8 +122,10 @@ def _record_metrics(resp: Response, seconds: float) -> None:
     rule = request.url_rule
     # The route template, never the raw path: one series per endpoint, no tokens.
     route = rule.rule if rule is not None else "<unmatched>"
-    metrics.requests_total.labels(request.method, route, str(resp.status_code)).inc()
-    metrics.request_seconds.labels(request.method, route).observe(seconds)
+    # Clients choose the method: anything unusual shares one series.
+    method = request.method if request.method in _METHODS else "OTHER"
+    metrics.requests_total.labels(method, route, str(resp.status_code)).inc()
+    metrics.request_seconds.labels(method, route).observe(seconds)
     if resp.status_code == 429:
         metrics.rate_limit_hits.labels(limit=route).inc()
     if rule is not None and route.startswith(_SIGNED_PREFIXES) and request.method == "POST":

@@ -54,6 +54,14 @@ def test_metrics_count_requests_by_route_template_and_status(client, mailbox):
     assert 'loginsvc_http_request_duration_seconds_bucket{le="0.05",method="GET"' in text
 
 
+def test_metrics_fold_unknown_methods_into_one_series(client):
+    for method in ("FOO", "BAR"):
+        assert client.open("/healthz", method=method).status_code == 405
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "FOO" not in text and "BAR" not in text
+    assert 'method="OTHER"' in text
+
+
 def test_metrics_count_login_links_issued_verified_and_failed_by_reason(client, mailbox):
     before = _samples(client)
     body = sign_in(client, mailbox, "metrics@example.com")
