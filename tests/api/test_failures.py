@@ -122,6 +122,17 @@ def test_readyz_is_503_when_redis_is_down(build_app, database_url, private_redis
     assert client.get("/healthz").status_code == 200  # the process itself is fine
 
 
+def test_metrics_still_answer_when_redis_is_down(build_app, database_url, private_redis):
+    client = build_app(database_url=database_url, redis_url=private_redis.url).test_client()
+    assert "loginsvc_mail_queue_depth" in client.get("/metrics").get_data(as_text=True)
+    private_redis.stop()
+    r = client.get("/metrics")
+    assert r.status_code == 200  # the scrape must show the outage, not fail with it
+    text = r.get_data(as_text=True)
+    assert "loginsvc_http_requests_total" in text
+    assert "loginsvc_mail_queue_depth{" not in text  # unknown while Redis is away
+
+
 def test_login_link_is_503_when_redis_is_down(build_app, database_url, private_redis, mailbox):
     client = build_app(database_url=database_url, redis_url=private_redis.url).test_client()
     private_redis.stop()
