@@ -160,7 +160,7 @@ class Service:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     # -- the process tree, from /proc --------------------------------------
-    def tree_rss_bytes(self) -> int:
+    def tree_pids(self) -> list[int]:
         assert self.proc is not None
         children: dict[int, list[int]] = {}
         for entry in os.listdir("/proc"):
@@ -173,10 +173,28 @@ class Service:
             # The command name may hold spaces; the fields after ')' are fixed.
             ppid = int(stat.rsplit(")", 1)[1].split()[1])
             children.setdefault(ppid, []).append(int(entry))
-        total, todo = 0, [self.proc.pid]
+        pids, todo = [], [self.proc.pid]
         while todo:
             pid = todo.pop()
+            pids.append(pid)
             todo.extend(children.get(pid, []))
+        return pids
+
+    def tree_cpu_seconds(self) -> float:
+        """User + system CPU time used so far by the server's process tree."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in self.tree_pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / ticks
+
+    def tree_rss_bytes(self) -> int:
+        total = 0
+        for pid in self.tree_pids():
             try:
                 for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                     if line.startswith("VmRSS:"):
@@ -195,6 +213,7 @@ class Result:
     latencies_ms: list[float]
     statuses: dict[int, int]
     peak_rss_bytes: int
+    server_cpu_seconds: float = 0.0
 
     @property
     def rps(self) -> float:
@@ -222,6 +241,9 @@ class Result:
             "p99_ratio": round(p99 / top.percentile(99), 2) if top.percentile(99) else None,
             "rss_ratio": (round(self.peak_rss_bytes / top.peak_rss_bytes, 2)
                           if top.peak_rss_bytes else None),
+            # Server CPU per request (the load generator shares the machine).
+            "server_cpu_ms_per_request": (round(self.server_cpu_seconds * 1000 / self.requests, 2)
+                                          if self.requests else None),
             "requests": self.requests,
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
         }
@@ -293,22 +315,25 @@ def measure(svc: Service, name: str, make_request: Callable[[int], Request], *,
     watcher = threading.Thread(target=sampler, daemon=True)
     watcher.start()
     threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    cpu_before = svc.tree_cpu_seconds()
     started = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - started
+    cpu = svc.tree_cpu_seconds() - cpu_before
     done.set()
     watcher.join()
     result = Result(name=name, requests=len(latencies), seconds=elapsed, latencies_ms=latencies,
-                    statuses=statuses, peak_rss_bytes=peak[0])
+                    statuses=statuses, peak_rss_bytes=peak[0], server_cpu_seconds=cpu)
     ok = expect or (lambda s: 200 <= s < 300)
     bad = {s: n for s, n in statuses.items() if not ok(s)}
     if bad:
         raise RuntimeError(f"{name}: unexpected statuses {bad}; see {svc.tmp}/server.log")
     print(f"  {name}: {result.rps:.0f} req/s, p50 {result.percentile(50):.1f} ms, "
-          f"p99 {result.percentile(99):.1f} ms, peak RSS {peak[0] / 2**20:.0f} MB "
+          f"p99 {result.percentile(99):.1f} ms, peak RSS {peak[0] / 2**20:.0f} MB, "
+          f"server CPU {cpu * 1000 / max(1, result.requests):.1f} ms/request "
           f"({result.requests} requests, statuses {statuses})", flush=True)
     return result
 
