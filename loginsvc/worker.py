@@ -15,7 +15,7 @@ def run_worker(settings: Settings, *, burst: bool = False) -> int:
     from . import create_app
     from .jobs import bind_app
     from .mailer import queue
-    from .worker_recovery import MAINTENANCE_INTERVAL, requeue_abandoned
+    from .worker_recovery import MAINTENANCE_INTERVAL, requeue_abandoned, worker_name
 
     app = create_app(settings)
     bind_app(app)
@@ -25,7 +25,7 @@ def run_worker(settings: Settings, *, burst: bool = False) -> int:
     # No app context around work(): each job opens its own (jobs.app_context), so its
     # database session ends with the job and never holds SQLite's write lock.
     worker = SimpleWorker([q], connection=app.extensions["loginsvc.redis"],
-                          maintenance_interval=MAINTENANCE_INTERVAL)
+                          maintenance_interval=MAINTENANCE_INTERVAL, name=worker_name())
     log.info("mail worker started on queue %s", q.name)
     worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
     return 0

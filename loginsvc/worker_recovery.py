@@ -7,8 +7,9 @@ has expired: about 90 s after the death, noticed at the next maintenance run
 (every MAINTENANCE_INTERVAL seconds here, 10 minutes by RQ's default).
 
 That bound holds across machines. On the same machine we need not wait: a
-starting worker looks for registered workers of this host whose process is
-gone and puts their unfinished job back on the queue at once. A message the
+starting worker looks for registered workers of this host (and PID namespace,
+so containers sharing a host name do not judge each other's processes) whose
+process is gone, and puts their unfinished job back on the queue at once. A message the
 SMTP server had already accepted when the worker died is therefore sent a
 second time; we prefer a duplicate to a lost login link.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import uuid
 
 from rq import Queue, SimpleWorker
 from rq.exceptions import NoSuchJobError
@@ -27,6 +29,19 @@ log = logging.getLogger("loginsvc.worker")
 
 # Seconds between RQ maintenance runs (abandoned jobs of other hosts are found then).
 MAINTENANCE_INTERVAL = 60
+
+
+def _local_prefix() -> str:
+    try:
+        pid_namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        pid_namespace = 0
+    return f"loginsvc.{socket.gethostname()}.{pid_namespace}."
+
+
+def worker_name() -> str:
+    """A unique RQ worker name that says where the worker's process lives."""
+    return f"{_local_prefix()}{os.getpid()}.{uuid.uuid4().hex[:8]}"
 
 
 def _process_alive(pid: int) -> bool:
@@ -45,11 +60,14 @@ def _process_alive(pid: int) -> bool:
 
 
 def requeue_abandoned(queue: Queue) -> list[str]:
-    """Requeue the jobs of dead workers of this host; return their ids."""
-    host = socket.gethostname()
+    """Requeue the jobs of dead workers of this host; return their ids.
+
+    Only workers named by `worker_name()` in this host's PID namespace are judged.
+    """
+    local = _local_prefix()
     requeued: list[str] = []
     for worker in SimpleWorker.all(queue=queue):
-        if worker.hostname != host or not worker.pid or worker.pid == os.getpid():
+        if not worker.name.startswith(local) or not worker.pid or worker.pid == os.getpid():
             continue
         if _process_alive(worker.pid):
             continue
