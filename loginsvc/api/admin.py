@@ -121,7 +121,7 @@ def customer_orders(customer_id: int, query: PageQuery) -> Any:
     "GET",
     summary="Export the filtered list as CSV or JSON (streamed)",
     query=io_svc.ExportQuery,
-    response_media="text/csv",
+    response_media=["text/csv", "application/json"],
     auth="admin",
 )
 def export_customers(query: io_svc.ExportQuery) -> Any:

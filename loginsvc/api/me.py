@@ -106,7 +106,8 @@ def get_wishlist() -> Any:
     return jsonify(items=[wishlist.item_out(i) for i in items], next_cursor=None)
 
 
-@endpoint(bp, "/api/v1/me/wishlist/<product_id>", "PUT", status=201,
+@endpoint(bp, "/api/v1/me/wishlist/<product_id>", "PUT", status=201, also_status=(200,),
+          body_required=False,
           summary="Add a product (idempotent: 201 new, 200 already there); the body, "
           "optional, is a snapshot of the product", response=WishlistItemOut,
           body=wishlist.Snapshot, raw_body=True,

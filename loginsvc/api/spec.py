@@ -41,7 +41,9 @@ class EndpointSpec:
     errors: list[str] = field(default_factory=list)
     auth: str | None = None  # "session" | "admin" | "signature" | None
     content_types: list[str] = field(default_factory=lambda: ["application/json"])
-    response_media: str = "application/json"
+    response_media: str | list[str] = "application/json"
+    also_status: tuple[int, ...] = ()  # other success statuses with the same body
+    body_required: bool = True
 
 
 REGISTRY: list[EndpointSpec] = []
@@ -89,7 +91,8 @@ def endpoint(bp: Blueprint, rule: str, method: str = "GET", *, summary: str,
              response: type[BaseModel] | None = None, status: int = 200,
              errors: list[str] | None = None, auth: str | None = None,
              tags: list[str] | None = None, content_types: list[str] | None = None,
-             response_media: str = "application/json",
+             response_media: str | list[str] = "application/json",
+             also_status: tuple[int, ...] = (), body_required: bool = True,
              raw_body: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a JSON endpoint: its validated body/query arrive as keyword arguments."""
     full_rule = (bp.url_prefix or "") + rule
@@ -97,7 +100,8 @@ def endpoint(bp: Blueprint, rule: str, method: str = "GET", *, summary: str,
                         tags=tags or [bp.name], body=body, query=query, response=response,
                         status=status, errors=errors or [], auth=auth,
                         content_types=content_types or ["application/json"],
-                        response_media=response_media)
+                        response_media=response_media, also_status=also_status,
+                        body_required=body_required)
     REGISTRY.append(spec)
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -154,17 +158,21 @@ def openapi_document(*, title: str, version: str, server: str) -> dict[str, Any]
             op["parameters"] = params
         if ep.body is not None:
             ref = schema_ref(ep.body, "validation")
-            op["requestBody"] = {"required": True,
+            op["requestBody"] = {"required": ep.body_required,
                                  "content": {ct: {"schema": ref if ct == "application/json"
                                                   else {"type": "string"}}
                                              for ct in ep.content_types}}
         ok: dict[str, Any] = {"description": "Success"}
+        medias = [ep.response_media] if isinstance(ep.response_media, str) else ep.response_media
         if ep.response is not None:
             ref = schema_ref(ep.response, "serialization")
-            ok["content"] = {ep.response_media: {"schema": ref}}
-        elif ep.response_media != "application/json":
-            ok["content"] = {ep.response_media: {"schema": {"type": "string"}}}
-        op["responses"][str(ep.status)] = ok
+            ok["content"] = {m: {"schema": ref if m == "application/json" else {"type": "string"}}
+                             for m in medias}
+        elif medias != ["application/json"]:
+            ok["content"] = {m: {"schema": {"type": "string"} if m != "application/json"
+                                 else {}} for m in medias}
+        for st in (ep.status, *ep.also_status):
+            op["responses"][str(st)] = ok
         codes = list(ep.errors)
         if ep.body is not None or ep.query is not None:
             codes.append("invalid_request")
