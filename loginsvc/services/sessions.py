@@ -75,9 +75,19 @@ class Authenticated:
     customer: Customer
 
 
+_LOOPBACK = ("localhost", "127.0.0.1", "[::1]")
+
+
 def allowed_origins() -> set[str]:
     s = settings()
-    return {_origin(s.public_url), *s.allowed_redirect_origins}
+    origins = {_origin(s.public_url), *(o.lower() for o in s.allowed_redirect_origins)}
+    parts = urlsplit(s.public_url)
+    if parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1"):
+        # A service on loopback is the same server whichever loopback name the
+        # browser used (a newcomer opens http://localhost:8000 as often as 127.0.0.1).
+        port = f":{parts.port}" if parts.port else ""
+        origins |= {f"http://{host}{port}" for host in _LOOPBACK}
+    return origins
 
 
 def _origin(url: str) -> str:

@@ -105,3 +105,13 @@ def test_unknown_page_is_404_html(client):
     assert r.status_code == 404 and r.mimetype == "text/html"
     r = client.get("/api/v1/nothing")
     assert r.status_code == 404 and r.get_json()["code"] == "not_found"
+
+
+def test_loopback_names_are_one_origin_for_a_local_service(make_app, mailbox):
+    client = make_app(public_url="http://127.0.0.1:8000").test_client()
+    for origin in ("http://localhost:8000", "http://127.0.0.1:8000", "http://[::1]:8000"):
+        r = client.post("/login", data={"email": "lo@example.com"}, headers={"Origin": origin})
+        assert r.status_code == 202, origin
+    for origin in ("http://localhost:9999", "https://localhost:8000", "http://evil.example:8000"):
+        r = client.post("/login", data={"email": "lo@example.com"}, headers={"Origin": origin})
+        assert r.status_code == 403, origin
