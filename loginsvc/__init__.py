@@ -40,6 +40,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_blueprints(app)
     register_error_handlers(app)
     register_request_hooks(app)
+    from .input_guard import register_input_guard
+
+    register_input_guard(app, max_body=MAX_BODY)
     return app
 
 
