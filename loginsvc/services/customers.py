@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from ..models import Customer, utcnow
 
@@ -38,7 +38,9 @@ def country_of(customer: Customer) -> str | None:
 def find_by_email(
     session: Session, email_norm: str, *, for_update: bool = False
 ) -> Customer | None:
-    stmt = select(Customer).where(Customer.email_norm == email_norm)
+    # Groups load only when read: the login path never needs them.
+    stmt = select(Customer).where(Customer.email_norm == email_norm).options(
+        lazyload(Customer.groups))
     if for_update and session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     return session.scalars(stmt).first()

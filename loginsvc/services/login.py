@@ -117,7 +117,7 @@ class SignIn:
     next_url: str | None
 
 
-def check_token(token: str) -> LoginToken:
+def check_token(token: str, *, durable_check: bool = True) -> LoginToken:
     """Parse and check a token without consuming it (for the GET page)."""
     try:
         tok = login_tokens().parse(token, now=now())
@@ -125,7 +125,9 @@ def check_token(token: str) -> LoginToken:
         raise ProblemError(410, "token_expired", "This login link has expired.") from None
     except TokenInvalid:
         raise ProblemError(400, "invalid_token", "This is not a valid login link.") from None
-    if store().token_used(tok.jti) or db.session.get(UsedToken, tok.jti) is not None:
+    if store().token_used(tok.jti) or (
+        durable_check and db.session.get(UsedToken, tok.jti) is not None
+    ):
         raise ProblemError(410, "token_used", "This login link was already used.")
     _check_customer(tok)
     db.session.rollback()
@@ -155,7 +157,8 @@ def _check_customer(tok: LoginToken) -> Customer | None:
 @metrics.counted_verification
 def verify_and_sign_in(token: str) -> SignIn:
     """Consume a token exactly once and start a session."""
-    tok = check_token(token)
+    # The durable mark is checked by the insert in _consume, not by a read here.
+    tok = check_token(token, durable_check=False)
     expires = tok.expires_at(settings().login_link_max_age)
     if not store().mark_token_used(tok.jti, expires_at=expires):
         raise ProblemError(410, "token_used", "This login link was already used.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from flask import g
 from sqlalchemy import select
 
 from ..extensions import db
@@ -20,8 +21,14 @@ def get_setting(key: str) -> Any:
 
 
 def account_mode() -> AccountMode:
+    """The shop's account mode, read once per request (or job)."""
+    cached = g.get("_account_mode")
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
     mode = get_setting("account_mode")
-    return mode if mode in ACCOUNT_MODES else "optional"
+    result: AccountMode = mode if mode in ACCOUNT_MODES else "optional"
+    g._account_mode = result
+    return result
 
 
 def all_settings() -> dict[str, Any]:
@@ -39,4 +46,5 @@ def put_settings(values: dict[str, Any]) -> dict[str, Any]:
         else:
             row.value = value
     db.session.commit()
+    g.pop("_account_mode", None)
     return all_settings()
