@@ -159,6 +159,7 @@ def child_environment(settings: Settings) -> dict[str, str]:
     env["REDIS_URL"] = settings.redis_url
     env["DATABASE_URL"] = settings.database_url
     env["LOGINSVC_INSTANCE"] = str(settings.instance_path)
+    env["PUBLIC_URL"] = settings.public_url
     if not env.get("SECRET_KEYS"):
         env["SECRET_KEYS"] = ",".join(settings.secret_keys)
     return env

@@ -35,6 +35,13 @@ def create_app(settings: Settings | None = None) -> Flask:
         JSON_SORT_KEYS=False,
         TESTING=settings.env == "testing",
     )
+    if settings.trust_proxy:
+        # Behind N trusted proxies: the client address (rate limits, devices) and
+        # scheme come from their X-Forwarded-* headers.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings.trust_proxy
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0)  # type: ignore[method-assign]
     register_logging(app, settings)
     register_extensions(app, settings)
     register_blueprints(app)

@@ -100,7 +100,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings = settings.replace(redis_url=url)
     if not settings.is_production:
         migrate(settings)
-    from .config.default import child_environment
+    from .config.default import DEFAULT_PUBLIC_URL, child_environment
+
+    if settings.public_url == DEFAULT_PUBLIC_URL and args.port != 8000 \
+            and not settings.is_production:
+        # Links must point where this server listens when PUBLIC_URL was left unset.
+        host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host  # noqa: S104
+        settings = settings.replace(public_url=f"http://{host}:{args.port}")
 
     worker = None
     if not args.no_worker:

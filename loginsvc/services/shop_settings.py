@@ -24,7 +24,7 @@ def account_mode() -> AccountMode:
     """The shop's account mode, read once per request (or job)."""
     cached = g.get("_account_mode")
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     mode = get_setting("account_mode")
     result: AccountMode = mode if mode in ACCOUNT_MODES else "optional"
     g._account_mode = result

@@ -241,3 +241,15 @@ def test_sign_in_rotates_the_browser_session(client, mailbox):
     assert first != second
     assert client.post("/api/v1/auth/logout", headers=bearer(first)).status_code == 401
     assert client.post("/api/v1/auth/logout", headers=bearer(second)).status_code == 204
+
+
+def test_trusted_proxy_client_address_drives_the_ip_limit(make_app, mailbox):
+    app = make_app(ip_limit=2, trust_proxy=1)
+    client = app.test_client()
+    for ip in ("203.0.113.1", "203.0.113.1", "203.0.113.2"):
+        r = client.post("/api/v1/auth/login-link", json={"email": "p@example.com"},
+                        headers={"X-Forwarded-For": ip})
+        assert r.status_code == 202
+    r = client.post("/api/v1/auth/login-link", json={"email": "p@example.com"},
+                    headers={"X-Forwarded-For": "203.0.113.1"})
+    assert r.status_code == 429 and r.get_json()["code"] == "rate_limited"
