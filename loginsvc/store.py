@@ -8,6 +8,8 @@ Keys (all under the configured prefix):
 - ``rl:{name}:{key}:{win}`` fixed-window rate-limit counters
 - ``hook:{scope}:{id}``     the first answer to a signed server-to-server call
 - ``ticket:{sha256}``       one-time single sign-on tickets
+- ``gone:{sha256(email)}``  when an account with this address was deleted, while
+                            links issued before then could still be alive
 """
 
 from __future__ import annotations
@@ -165,6 +167,14 @@ class Store:
         """Atomically read and delete: a ticket works once."""
         raw = self.r.getdel(f"{self.p}ticket:{_h(ticket)}")
         return json.loads(raw) if raw else None
+
+    # -- deleted accounts ----------------------------------------------------
+    def mark_address_deleted(self, email_norm: str, *, at: float, ttl: int) -> None:
+        self.r.set(f"{self.p}gone:{_h(email_norm)}", repr(at), ex=ttl)
+
+    def address_deleted_at(self, email_norm: str) -> float | None:
+        raw = self.r.get(f"{self.p}gone:{_h(email_norm)}")
+        return float(raw) if raw else None
 
     # -- health --------------------------------------------------------------
     def ping(self) -> bool:

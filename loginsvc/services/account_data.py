@@ -16,7 +16,7 @@ from sqlalchemy import delete, select, update
 from ..errors import ProblemError
 from ..extensions import db
 from ..models import ConsentEvent, Customer, CustomerGroup, Order, WishlistItem
-from ..runtime import now, settings
+from ..runtime import now, settings, store
 from ..store import SessionRecord
 from . import notifications, sessions
 from .devices import describe_user_agent
@@ -115,6 +115,11 @@ def delete_customer_data(customer_id: int, *, by: str) -> str | None:
     for model in (WishlistItem, ConsentEvent, CustomerGroup):
         sess.execute(delete(model).where(model.customer_id == customer_id))
     sess.execute(delete(Customer).where(Customer.id == customer_id))
+    # A link sent before the address had an account names no customer, so the
+    # missing row alone would not stop it: remember the deletion (by hash only)
+    # for as long as such a link can live. Before the commit: Redis down → nothing done.
+    store().mark_address_deleted(customer.email_norm, at=now(),
+                                 ttl=settings().login_link_max_age)
     sess.commit()
     sessions.end_all(customer_id)
     try:

@@ -135,6 +135,9 @@ def check_token(token: str, *, durable_check: bool = True) -> LoginToken:
 
 
 def _check_customer(tok: LoginToken) -> Customer | None:
+    deleted_at = store().address_deleted_at(tok.email.lower())
+    if deleted_at is not None and tok.issued_at <= deleted_at:
+        raise ProblemError(410, "token_revoked", "This login link no longer works.")
     customer = customers_svc.find_by_email(db.session, tok.email.lower())
     if tok.customer_id is not None and (
         customer is None or customer.id != tok.customer_id or not customer.has_account
