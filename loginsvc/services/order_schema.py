@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from ..errors import InvalidRequest, ProblemError
 from ..money import parse_amount
 from .emails import parse_email
+from .iso_codes import CURRENCIES
 
 # ASCII digits only: \d would also take Arabic-Indic or full-width digits.
 _RFC3339 = re.compile(
@@ -85,7 +86,8 @@ def _status(value: Any) -> str:
 
 
 def _currency(value: Any) -> str:
-    if not isinstance(value, str) or not _CURRENCY.match(value):
+    # Three capital letters is not enough: "XYZ" would be stored and totalled as money.
+    if not isinstance(value, str) or not _CURRENCY.match(value) or value not in CURRENCIES:
         raise ValueError("must be an ISO 4217 code of three capital letters, e.g. EUR")
     return value
 
@@ -198,6 +200,12 @@ def _amount_errors(d: OrderDataIn) -> list[dict[str, str]]:
         parse_amount(d.total, d.currency)
     except ValueError as exc:
         errors.append({"field": "data.total", "message": str(exc)})
+    # Unit prices too: "19.95" in JPY would otherwise be shown rounded to "20".
+    for n, item in enumerate(d.items):
+        try:
+            parse_amount(item.unit_price, d.currency)
+        except ValueError as exc:
+            errors.append({"field": f"data.items.{n}.unit_price", "message": str(exc)})
     return errors
 
 

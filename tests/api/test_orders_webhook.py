@@ -245,7 +245,8 @@ def test_order_updated_for_unknown_order_creates_it(hook, hook_app, mailbox):
 def test_totals_are_exact_per_currency(hook, hook_app, mailbox):
     post(hook, order("a", total="0.10"))
     post(hook, order("b", total="0.20"))
-    post(hook, order("c", total="1500", currency="JPY"))
+    post(hook, order("c", total="1500", currency="JPY",
+                     items=[{"name": "Tea", "quantity": 1, "unit_price": "1500"}]))
     [c] = customers(hook_app)
     assert c.totals == {"EUR": "0.30", "JPY": "1500"}
 
