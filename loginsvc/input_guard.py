@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from flask import Flask, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from .errors import InvalidRequest
 
@@ -42,7 +43,11 @@ def check_request(max_body: int) -> None:
         if "\x00" in key or "\x00" in value:
             _refuse(key.replace("\x00", ""))
     length = request.content_length
-    if not length or length > max_body or request.method in ("GET", "HEAD"):
+    if length is not None and length > max_body:
+        # Flask refuses an oversize body only when a view reads it; endpoints that
+        # take no body (logout, DELETE) would answer 2xx (CONTRACT §2: over 1 MiB → 413).
+        raise RequestEntityTooLarge()
+    if not length or request.method in ("GET", "HEAD"):
         return
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         for key, value in request.form.items(multi=True):
