@@ -9,6 +9,7 @@ views plain Flask, and needs no CDN for the docs page.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -77,9 +78,14 @@ def json_body() -> Any:
     if not raw:
         raise ProblemError(400, "invalid_request", "A JSON body is required.")
     try:
-        return request.get_json(force=True, silent=False)
+        # NaN and Infinity are Python's extension, not JSON (RFC 8259): unparseable, 400.
+        return json.loads(raw, parse_constant=_not_json)
     except Exception:
         raise ProblemError(400, "invalid_request", "The body is not valid JSON.") from None
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def query_dict() -> dict[str, Any]:
