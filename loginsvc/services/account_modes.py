@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import InvalidRequest
 from ..extensions import db
@@ -27,6 +27,14 @@ class SettingsIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     account_mode: Literal["disabled", "optional", "required"] | None = None
+
+    @field_validator("account_mode")
+    @classmethod
+    def _given_means_a_mode(cls, value: str | None) -> str | None:
+        # Absent leaves the mode alone; an explicit null is not a mode (CONTRACT §7).
+        if value is None:
+            raise ValueError("must be disabled, optional or required")
+        return value
 
 
 class EligibilityQuery(BaseModel):
