@@ -38,6 +38,17 @@ def _refuse(field: str) -> None:
                          [{"field": field, "message": "NUL characters are not accepted"}])
 
 
+def _check_chunked_size(max_body: int) -> None:
+    """A chunked body has no Content-Length; werkzeug cuts it at the limit silently.
+
+    A view would then see the first MiB only (a 400 "not JSON" or, worse, a
+    shortened value), so a body that goes on past the limit is refused here.
+    """
+    raw = request.get_data(cache=True)
+    if len(raw) >= max_body and request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
+
+
 def check_request(max_body: int) -> None:
     for key, value in request.args.items(multi=True):
         if "\x00" in key or "\x00" in value:
@@ -47,6 +58,8 @@ def check_request(max_body: int) -> None:
         # Flask refuses an oversize body only when a view reads it; endpoints that
         # take no body (logout, DELETE) would answer 2xx (CONTRACT §2: over 1 MiB → 413).
         raise RequestEntityTooLarge()
+    if length is None and "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        _check_chunked_size(max_body)
     if not length or request.method in ("GET", "HEAD"):
         return
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
