@@ -35,8 +35,17 @@ def order_out(o: Order, *, with_items: bool = True) -> dict[str, Any]:
         "item_count": sum(int(i.get("quantity") or 0) for i in (o.items or [])),
     }
     if with_items:
-        out["items"] = o.items or []
+        # Unit prices are kept as the shop sent them ("19.9", "0019.90"); they leave in
+        # the same canonical form as totals: the currency's minor units ("19.90").
+        out["items"] = [_item_out(i, o.currency) for i in (o.items or [])]
     return out
+
+
+def _item_out(item: dict[str, Any], currency: str) -> dict[str, Any]:
+    try:
+        return {**item, "unit_price": format_amount(str(item["unit_price"]).strip(), currency)}
+    except (KeyError, ArithmeticError, ValueError):
+        return item  # stored before validation existed: shown as it was
 
 
 def list_orders_for(

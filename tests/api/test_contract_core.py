@@ -6,15 +6,19 @@ asserted; a rejected request is shown to change nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import json
 import re
+import time
 from typing import Any
 
 import pytest
+from freezegun import freeze_time
 
-from tests.api.test_orders_webhook import SECRET, order
+from tests.api.test_orders_webhook import OTHER, SECRET, order
 from tests.conftest import count_rows
-from tests.helpers import ORIGIN, bearer, sign_in, signed_post
+from tests.helpers import ORIGIN, bearer, sign_in, sign_webhook, signed_post
 
 HOOK = "/api/v1/webhooks/orders"
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code"}
@@ -312,3 +316,469 @@ def test_chunked_body_over_1_mib_is_413_not_cut(client):
                     headers={"Transfer-Encoding": "chunked", "Content-Type": "application/json"},
                     environ_overrides={"wsgi.input_terminated": True})
     assert r.status_code == 202 and r.get_json() == {"status": "sent"}
+
+
+# -- §2 admin and signed calls ---------------------------------------------------
+
+def test_admin_without_or_with_wrong_key_is_401(client, mailbox):
+    session = sign_in(client, mailbox, "ana@example.com")["session_token"]
+    for hdrs in ({}, bearer("lsk_wrong"), bearer(session), {"Authorization": "Basic eDp5"}):
+        r = client.get("/api/v1/admin/customers", headers=hdrs)
+        assert_problem(r, 401, "unauthorized")
+
+
+def test_signed_call_failures(web, shop):
+    now = int(time.time())
+    body = json.dumps(order("1")).encode()
+    good = sign_webhook(SECRET, body, msg_id="m1", timestamp=now)
+    cases = [
+        ({k: v for k, v in good.items() if k != "webhook-signature"}, "invalid_signature"),
+        ({**good, "webhook-signature": "v1,AAAA"}, "invalid_signature"),
+        ({**good, "webhook-timestamp": "soon"}, "invalid_signature"),
+        (sign_webhook(OTHER, body, msg_id="m1", timestamp=now), "invalid_signature"),
+        (sign_webhook(SECRET, body, msg_id="m1", timestamp=now - 301), "stale_timestamp"),
+        (sign_webhook(SECRET, body, msg_id="m1", timestamp=now + 301), "stale_timestamp"),
+    ]
+    for hdrs, code in cases:
+        assert_problem(web.post(HOOK, data=body, headers=hdrs), 401, code)
+    assert count_rows(shop, "orders") == 0
+    other = sign_webhook(OTHER, body, msg_id="m1", timestamp=now)["webhook-signature"]
+    several = {**good, "webhook-signature": f"{other} {good['webhook-signature']}"}
+    r = web.post(HOOK, data=body, headers=several)
+    assert r.status_code == 201 and r.get_json()["order_id"] == "1"
+
+
+def test_unsigned_calls_refused_when_no_secret_is_set(client, app):
+    r = signed_post(client, HOOK, order("1"), SECRET)
+    assert_problem(r, 401, "invalid_signature")
+    assert count_rows(app, "orders") == 0
+
+
+def test_webhook_id_seen_before_gets_first_answer_and_no_second_effect(web, mailbox):
+    first = hook(web, order("1", "ana@example.com"), msg_id="dup")
+    assert first.status_code == 201
+    changed = order("1", "ana@example.com", status="cancelled", total="1.00")
+    changed["type"] = "order.updated"
+    again = hook(web, changed, msg_id="dup")
+    assert again.status_code == 201 and again.get_json() == first.get_json()
+    auth = signed_in(web, mailbox)
+    o = web.get("/api/v1/me/orders/1", headers=auth).get_json()
+    assert (o["status"], o["total"]) == ("paid", "59.90")
+
+
+# -- §3 login links ------------------------------------------------------------------
+
+def _link(client: Any, mailbox: Any, address: str, **body: Any) -> Any:
+    before = len(mailbox.to(address))
+    r = client.post("/api/v1/auth/login-link", json={"email": address, **body})
+    assert r.status_code == 202 and r.get_json() == {"status": "sent"}, r.get_data(as_text=True)
+    return mailbox.wait_for(address, before + 1)[-1]
+
+
+def _set_status(app: Any, address: str, status: str) -> None:
+    with app.app_context():
+        from loginsvc.extensions import db
+        from loginsvc.services.customers import find_by_email
+
+        find_by_email(db.session, address).status = status
+        db.session.commit()
+
+
+def test_login_link_same_answer_blocked_gets_no_mail(client, mailbox, app):
+    sign_in(client, mailbox, "blocked@example.com")
+    _set_status(app, "blocked@example.com", "blocked")
+    before = len(mailbox.messages)
+    for address in ("blocked@example.com", "Unknown@Example.com"):
+        r = client.post("/api/v1/auth/login-link", json={"email": address})
+        assert r.status_code == 202 and r.get_json() == {"status": "sent"}
+    mailbox.wait_for("unknown@example.com")
+    assert mailbox.to("blocked@example.com") and len(mailbox.messages) == before + 1
+
+
+def test_login_link_mail_points_at_public_url(make_app, mailbox):
+    client = make_app(public_url="https://login.example").test_client()
+    mail = _link(client, mailbox, "ana@example.com")
+    assert mail.link.startswith("https://login.example/login/verify?token=")
+
+
+def test_verify_page_shows_a_button_and_does_not_consume(client, mailbox):
+    mail = _link(client, mailbox, "ana@example.com")
+    for _ in range(2):  # a mail scanner, then the person
+        page = client.get(f"/login/verify?token={mail.token}")
+        assert page.status_code == 200 and page.mimetype == "text/html"
+        html = page.get_data(as_text=True)
+        assert 'method="post"' in html.lower() and mail.token in html
+    r = client.post("/api/v1/auth/verify", json={"token": mail.token})
+    assert r.status_code == 200
+
+
+@pytest.mark.parametrize("kind,status", [("garbage", 400), ("used", 410), ("expired", 410)])
+def test_bad_link_page_is_4xx_html_offering_a_new_link(client, mailbox, kind, status):
+    if kind == "expired":
+        with freeze_time(dt.datetime.now(dt.UTC) - dt.timedelta(days=15)):
+            token = _link(client, mailbox, "ana@example.com").token
+    elif kind == "used":
+        token = _link(client, mailbox, "ana@example.com").token
+        client.post("/api/v1/auth/verify", json={"token": token})
+    else:
+        token = "not-a-token"
+    for r in (client.get(f"/login/verify?token={token}",
+                         headers={"Accept": "application/json"}),
+              client.post("/login/verify", data={"token": token}, headers=ORIGIN)):
+        assert r.status_code == status and r.mimetype == "text/html"
+        html = r.get_data(as_text=True)
+        assert 'action="/login"' in html
+
+
+def test_form_verify_303_to_safe_next_or_account(make_app, mailbox):
+    client = make_app(allowed_redirect_origins=("https://shop.example",)).test_client()
+    for nxt, where in (("/account/orders?x=1", "/account/orders?x=1"),
+                       ("https://shop.example/cart", "https://shop.example/cart"),
+                       ("http://localhost/wishlist", "http://localhost/wishlist"),
+                       ("https://evil.example/", "/account"), ("//evil.example/", "/account"),
+                       ("/\\evil.example", "/account"), ("javascript:alert(1)", "/account"),
+                       ("https://shop.example.evil.com/", "/account"), (None, "/account")):
+        body = {"next": nxt} if nxt else {}
+        address = f"n{abs(hash(nxt)) % 10_000}@example.com"
+        token = _link(client, mailbox, address, **body).token
+        r = client.post("/login/verify", data={"token": token}, headers=ORIGIN)
+        assert r.status_code == 303 and r.headers["Location"] == where, nxt
+        assert "HttpOnly" in r.headers["Set-Cookie"]
+
+
+def test_api_verify_shape_and_cookie(client, mailbox):
+    token = _link(client, mailbox, "Ana@Example.com").token
+    r = client.post("/api/v1/auth/verify", json={"token": token})
+    assert r.status_code == 200
+    body = r.get_json()
+    assert set(body) == {"customer", "session_token", "expires_at"}
+    assert body["customer"]["email"] == "Ana@Example.com" and Z_TIME.match(body["expires_at"])
+    assert f"loginsvc_session={body['session_token']}" in r.headers["Set-Cookie"]
+    assert client.get("/api/v1/me", headers=bearer(body["session_token"])).status_code == 200
+
+
+@pytest.mark.parametrize("token", ["garbage", "a.b.c", "eyJ2IjoxfQ.AAAA", "Zm9v", "{}"])
+def test_not_a_token_is_400_invalid_token(client, token):
+    assert_problem(client.post("/api/v1/auth/verify", json={"token": token}), 400,
+                   "invalid_token")
+
+
+def test_verify_token_failure_codes(client, mailbox, app):
+    with freeze_time(dt.datetime.now(dt.UTC) - dt.timedelta(days=15)):
+        old = _link(client, mailbox, "old@example.com").token
+    assert_problem(client.post("/api/v1/auth/verify", json={"token": old}), 410, "token_expired")
+    used = _link(client, mailbox, "used@example.com").token
+    client.post("/api/v1/auth/verify", json={"token": used})
+    assert_problem(client.post("/api/v1/auth/verify", json={"token": used}), 410, "token_used")
+    sign_in(client, mailbox, "blocked@example.com")
+    blocked = _link(client, mailbox, "blocked@example.com").token
+    _set_status(app, "blocked@example.com", "blocked")
+    assert_problem(client.post("/api/v1/auth/verify", json={"token": blocked}), 403,
+                   "account_blocked")
+
+
+def test_deleted_account_revokes_every_earlier_link(client, mailbox):
+    before_account = _link(client, mailbox, "gone@example.com").token
+    session = sign_in(client, mailbox, "gone@example.com")["session_token"]
+    with_account = _link(client, mailbox, "gone@example.com").token
+    assert client.delete("/api/v1/me", headers=bearer(session)).status_code == 204
+    for token in (before_account, with_account):
+        assert_problem(client.post("/api/v1/auth/verify", json={"token": token}), 410,
+                       "token_revoked")
+    assert_problem(client.get("/api/v1/me", headers=bearer(session)), 401, "unauthorized")
+
+
+def test_logout_ends_this_session_only(app, mailbox):
+    client = app.test_client()
+    a = sign_in(client, mailbox, "ana@example.com")["session_token"]
+    b = sign_in(app.test_client(), mailbox, "ana@example.com")["session_token"]
+    r = client.post("/api/v1/auth/logout", headers=ORIGIN)  # by cookie
+    assert r.status_code == 204 and r.get_data() == b""
+    assert "loginsvc_session=;" in r.headers["Set-Cookie"]
+    assert_problem(client.get("/api/v1/me", headers=bearer(a)), 401, "unauthorized")
+    assert client.get("/api/v1/me", headers=bearer(b)).status_code == 200
+
+
+def test_logout_all_ends_every_session_and_voids_earlier_links_only(app, mailbox):
+    client = app.test_client()
+    a = sign_in(client, mailbox, "ana@example.com")["session_token"]
+    b = sign_in(app.test_client(), mailbox, "ana@example.com")["session_token"]
+    earlier = _link(client, mailbox, "ana@example.com").token
+    r = client.post("/api/v1/auth/logout-all", headers=bearer(a))
+    assert r.status_code == 204 and r.get_data() == b""
+    for s in (a, b):
+        assert_problem(client.get("/api/v1/me", headers=bearer(s)), 401, "unauthorized")
+    assert_problem(client.post("/api/v1/auth/verify", json={"token": earlier}), 410,
+                   "token_revoked")
+    later = _link(client, mailbox, "ana@example.com").token  # within the same second
+    assert client.post("/api/v1/auth/verify", json={"token": later}).status_code == 200
+
+
+def test_first_verified_link_creates_the_account_required_mode_pends(app, client, mailbox):
+    token = _link(client, mailbox, "new@example.com").token
+    r = client.post("/api/v1/auth/verify", json={"token": token})
+    assert r.status_code == 200 and r.get_json()["customer"]["status"] == "active"
+    with app.app_context():
+        from loginsvc.services.shop_settings import put_settings
+
+        put_settings({"account_mode": "required"})
+    token = _link(client, mailbox, "pending@example.com").token
+    r = client.post("/api/v1/auth/verify", json={"token": token})
+    assert_problem(r, 403, "account_pending")
+    with app.app_context():
+        from loginsvc.extensions import db
+        from loginsvc.services.customers import find_by_email
+
+        c = find_by_email(db.session, "pending@example.com")
+        assert c is not None and c.status == "pending" and c.has_account
+
+
+def test_accounts_disabled_refuses_links(app, client, mailbox):
+    token = _link(client, mailbox, "late@example.com").token
+    with app.app_context():
+        from loginsvc.services.shop_settings import put_settings
+
+        put_settings({"account_mode": "disabled"})
+    r = client.post("/api/v1/auth/login-link", json={"email": "x@example.com"})
+    assert_problem(r, 403, "accounts_disabled")
+    assert_problem(client.post("/api/v1/auth/verify", json={"token": token}), 403,
+                   "accounts_disabled")
+    assert count_rows(app, "customers") == 0
+
+
+# -- §4 orders in ---------------------------------------------------------------------
+
+def test_new_order_201_known_order_200_same_shape(web, mailbox):
+    r = hook(web, order("1001", "Ana@Example.com"))
+    assert r.status_code == 201
+    first = r.get_json()
+    assert set(first) == {"order_id", "customer_id", "account_created"}
+    assert first["order_id"] == "1001" and first["account_created"] is True
+    assert isinstance(first["customer_id"], int)
+    again = hook(web, order("1001", "ana@example.com", total="1.00", status="refunded"))
+    assert again.status_code == 200
+    assert again.get_json() == {**first, "account_created": False}
+    auth = signed_in(web, mailbox)
+    o = web.get("/api/v1/me/orders/1001", headers=auth).get_json()
+    assert (o["status"], o["total"]) == ("paid", "59.90")  # order.placed again changed nothing
+
+
+def test_order_updated_updates_status_items_totals_addresses(web, mailbox):
+    hook(web, order("1001", "ana@example.com"))
+    updated = order("1001", "ana@example.com", status="shipped", total="19.95",
+                    items=[{"product_id": "p-7", "name": "T-shirt", "quantity": 1,
+                            "unit_price": "19.95"}],
+                    shipping_address={"line1": "Gran Via 2", "city": "Madrid", "country": "ES"})
+    updated["type"] = "order.updated"
+    r = hook(web, updated)
+    assert r.status_code == 200 and r.get_json()["account_created"] is False
+    auth = signed_in(web, mailbox)
+    o = web.get("/api/v1/me/orders/1001", headers=auth).get_json()
+    assert (o["status"], o["total"], len(o["items"])) == ("shipped", "19.95", 1)
+    assert o["shipping_address"]["line1"] == "Gran Via 2"
+    me = web.get("/api/v1/me", headers=auth).get_json()
+    assert me["totals"] == [{"currency": "EUR", "amount": "19.95"}] and me["order_count"] == 1
+
+
+def test_unknown_event_type_is_422_and_stores_nothing(web, shop):
+    payload = order("1")
+    payload["type"] = "order.deleted"
+    assert_invalid(hook(web, payload), "type")
+    assert count_rows(shop, "orders") == 0 and count_rows(shop, "customers") == 0
+
+
+def test_first_order_welcome_mail_carries_a_working_login_link(web, mailbox):
+    created = hook(web, order("1", "Ana@Example.com")).get_json()
+    mail = mailbox.wait_for("Ana@Example.com")[-1]
+    r = web.post("/api/v1/auth/verify", json={"token": mail.token})
+    assert r.status_code == 200 and r.get_json()["customer"]["id"] == created["customer_id"]
+    hook(web, order("2", "ana@example.com"))
+    time.sleep(0.2)
+    assert len(mailbox.to("ana@example.com")) == 1  # one welcome, not one per order
+
+
+def test_guest_orders_kept_and_join_history_once_account_exists(make_app, mailbox):
+    shop = make_app(webhook_secrets=(SECRET,))
+    web = shop.test_client()
+    with shop.app_context():
+        from loginsvc.services.shop_settings import put_settings
+
+        put_settings({"account_mode": "disabled"})
+    r = hook(web, order("g1", "guest@example.com"))
+    assert r.status_code == 201
+    assert r.get_json() == {"order_id": "g1", "customer_id": None, "account_created": False}
+    assert count_rows(shop, "orders") == 1
+    with shop.app_context():
+        put_settings({"account_mode": "optional"})
+    auth = signed_in(web, mailbox, "Guest@Example.com")
+    body = web.get("/api/v1/me/orders", headers=auth).get_json()
+    assert [o["order_id"] for o in body["orders"]] == ["g1"] and body["next_cursor"] is None
+
+
+# -- §5 the shopper's own data -------------------------------------------------------------
+
+ME_PATHS = [("GET", "/api/v1/me"), ("PATCH", "/api/v1/me"), ("DELETE", "/api/v1/me"),
+            ("GET", "/api/v1/me/export"), ("GET", "/api/v1/me/orders"),
+            ("GET", "/api/v1/me/orders/1"), ("GET", "/api/v1/me/orders/1/invoice"),
+            ("GET", "/api/v1/me/wishlist"), ("PUT", "/api/v1/me/wishlist/p-1"),
+            ("DELETE", "/api/v1/me/wishlist/p-1"), ("GET", "/api/v1/me/sessions"),
+            ("DELETE", "/api/v1/me/sessions/x"), ("POST", "/api/v1/auth/logout"),
+            ("POST", "/api/v1/auth/logout-all")]
+
+
+@pytest.mark.parametrize("method,path", ME_PATHS)
+def test_no_session_is_401(client, method, path):
+    for hdrs in ({}, bearer("nope"), {"Cookie": "loginsvc_session=nope", **ORIGIN}):
+        r = client.open(path, method=method, headers=hdrs,
+                        json={"name": "x"} if method in ("PATCH", "PUT") else None)
+        assert_problem(r, 401, "unauthorized")
+
+
+def test_get_me_shape(web, mailbox):
+    hook(web, order("1", "Ana@Example.com"))
+    auth = signed_in(web, mailbox, "ana@example.com")
+    me = web.get("/api/v1/me", headers=auth).get_json()
+    assert set(me) == {"id", "email", "name", "phone", "company", "locale", "newsletter",
+                       "addresses", "groups", "status", "created_at", "order_count", "totals"}
+    assert set(me["addresses"]) == {"billing", "shipping"}
+    assert me["email"] == "Ana@Example.com" and me["order_count"] == 1
+    assert me["totals"] == [{"currency": "EUR", "amount": "59.90"}]
+
+
+def test_patch_me_changes_allowed_fields_not_email(client, mailbox):
+    auth = signed_in(client, mailbox)
+    change = {"name": "Ana Ruiz", "phone": "+34 600 111 222", "company": "ACME",
+              "locale": "es", "newsletter": True,
+              "addresses": {"billing": {"line1": "Calle Mayor 1", "city": "Madrid",
+                                        "country": "ES"}}}
+    r = client.patch("/api/v1/me", json=change, headers=auth)
+    assert r.status_code == 200
+    me = r.get_json()
+    assert (me["name"], me["company"], me["locale"], me["newsletter"]) == (
+        "Ana Ruiz", "ACME", "es", True)
+    assert me["addresses"]["billing"]["city"] == "Madrid"
+    r = client.patch("/api/v1/me", json={"email": "eve@example.com", "name": "Eve"},
+                     headers=auth)
+    assert_invalid(r, "email")
+    me = client.get("/api/v1/me", headers=auth).get_json()
+    assert (me["email"], me["name"]) == ("ana@example.com", "Ana Ruiz")
+
+
+@pytest.mark.parametrize("change,field", [({"locale": "xx"}, "locale"),
+                                          ({"newsletter": "yes"}, "newsletter"),
+                                          ({"name": 5}, "name"),
+                                          ({"addresses": {"home": {}}}, "addresses.home")])
+def test_patch_me_bad_value_is_422_and_changes_nothing(client, mailbox, change, field):
+    auth = signed_in(client, mailbox)
+    r = client.patch("/api/v1/me", json={"company": "ACME", **change}, headers=auth)
+    assert_invalid(r, field)
+    assert client.get("/api/v1/me", headers=auth).get_json()["company"] is None
+
+
+def test_delete_me_needs_a_recent_sign_in(client, mailbox, app):
+    with freeze_time(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=16)):
+        session = sign_in(client, mailbox, "ana@example.com")["session_token"]
+    assert_problem(client.delete("/api/v1/me", headers=bearer(session)), 403, "reauth_required")
+    assert count_rows(app, "customers") == 1
+    fresh = sign_in(client, mailbox, "ana@example.com")["session_token"]
+    r = client.delete("/api/v1/me", headers=bearer(fresh))
+    assert r.status_code == 204 and r.get_data() == b""
+    assert count_rows(app, "customers") == 0
+    assert mailbox.wait_for("owner@shop.test")  # the shop owner is told
+    for s in (session, fresh):
+        assert_problem(client.get("/api/v1/me", headers=bearer(s)), 401, "unauthorized")
+
+
+def test_export_is_one_json_document_with_the_personal_data(web, mailbox):
+    hook(web, order("1", "ana@example.com"))
+    auth = signed_in(web, mailbox)
+    web.put("/api/v1/me/wishlist/p-1", json={"name": "Mug"}, headers=auth)
+    r = web.get("/api/v1/me/export", headers=auth)
+    assert r.status_code == 200 and r.mimetype == "application/json"
+    doc = r.get_json()
+    assert doc["profile"]["email"] == "ana@example.com"
+    assert [o["order_id"] for o in doc["orders"]] == ["1"]
+    assert [i["product_id"] for i in doc["wishlist"]] == ["p-1"]
+    assert len(doc["sessions"]) == 1 and Z_TIME.match(doc["exported_at"])
+
+
+def test_order_of_another_customer_is_404(web, mailbox):
+    hook(web, order("mine", "ana@example.com"))
+    hook(web, order("theirs", "eve@example.com"))
+    auth = signed_in(web, mailbox)
+    for path in ("/api/v1/me/orders/theirs", "/api/v1/me/orders/theirs/invoice",
+                 "/api/v1/me/orders/nothing"):
+        r = web.get(path, headers=auth)
+        assert r.status_code == 404 and r.headers["Content-Type"] == "application/problem+json"
+    assert web.get("/api/v1/me/orders/mine", headers=auth).status_code == 200
+
+
+def test_invoice_redirects_or_renders(web, mailbox):
+    hook(web, order("a", "ana@example.com"))
+    hook(web, order("b", "ana@example.com", invoice_url=None))
+    auth = signed_in(web, mailbox)
+    r = web.get("/api/v1/me/orders/a/invoice", headers=auth)
+    assert r.status_code == 302
+    assert r.headers["Location"] == "https://shop.example/invoices/1001.pdf"
+    r = web.get("/api/v1/me/orders/b/invoice", headers=auth)
+    assert r.status_code == 200 and r.mimetype == "text/html"
+    assert "T-shirt" in r.get_data(as_text=True) and "59.90" in r.get_data(as_text=True)
+
+
+def test_wishlist_shapes_201_200_204(client, mailbox):
+    auth = signed_in(client, mailbox)
+    snap = {"name": "Mug", "url": "https://shop.example/mug", "price": "9.90",
+            "currency": "EUR"}
+    r = client.put("/api/v1/me/wishlist/p-1", json=snap, headers=auth)
+    assert r.status_code == 201
+    r = client.put("/api/v1/me/wishlist/p-1", headers=auth)
+    assert r.status_code == 200 and r.get_json()["price"] == "9.90"
+    client.put("/api/v1/me/wishlist/p-2", headers=auth)
+    body = client.get("/api/v1/me/wishlist", headers=auth).get_json()
+    assert set(body) == {"items", "next_cursor"} and body["next_cursor"] is None
+    assert [i["product_id"] for i in body["items"]] == ["p-2", "p-1"]
+    assert set(body["items"][0]) == {"product_id", "name", "url", "image_url", "price",
+                                     "currency", "added_at"}
+    for _ in range(2):
+        r = client.delete("/api/v1/me/wishlist/p-1", headers=auth)
+        assert r.status_code == 204 and r.get_data() == b""
+    body = client.get("/api/v1/me/wishlist", headers=auth).get_json()
+    assert [i["product_id"] for i in body["items"]] == ["p-2"]
+
+
+def test_sessions_list_and_end_one(app, mailbox):
+    phone = app.test_client()
+    laptop = app.test_client()
+    a = signed_in(phone, mailbox)
+    b = signed_in(laptop, mailbox)
+    body = laptop.get("/api/v1/me/sessions", headers=b).get_json()
+    assert set(body) == {"sessions", "next_cursor"} and body["next_cursor"] is None
+    assert len(body["sessions"]) == 2 and body["sessions"][0]["current"] is True
+    other = body["sessions"][1]["id"]
+    r = laptop.delete(f"/api/v1/me/sessions/{other}", headers=b)
+    assert r.status_code == 204
+    assert_problem(phone.get("/api/v1/me", headers=a), 401, "unauthorized")
+    assert_problem(laptop.delete(f"/api/v1/me/sessions/{other}", headers=b), 404, "not_found")
+
+
+def test_account_page_html(client, mailbox):
+    r = client.get("/account")
+    assert r.status_code == 302 and r.headers["Location"].startswith("/login")
+    sign_in(client, mailbox, "ana@example.com")
+    r = client.get("/account")
+    assert r.status_code == 200 and r.mimetype == "text/html"
+    html = r.get_data(as_text=True)
+    assert "ana@example.com" in html and 'action="/logout"' in html
+
+
+def test_item_prices_leave_as_canonical_decimal_strings(web, mailbox):
+    items = [{"name": "Mug", "quantity": 1, "unit_price": " 19.9 "},
+             {"name": "Tea", "quantity": 2, "unit_price": "0004.50"}]
+    assert hook(web, order("1", "ana@example.com", total="28.9", items=items)).status_code == 201
+    auth = signed_in(web, mailbox)
+    one = web.get("/api/v1/me/orders/1", headers=auth).get_json()
+    listed = web.get("/api/v1/me/orders", headers=auth).get_json()["orders"][0]
+    exported = web.get("/api/v1/me/export", headers=auth).get_json()["orders"][0]
+    for o in (one, listed, exported):
+        assert o["total"] == "28.90"
+        assert [i["unit_price"] for i in o["items"]] == ["19.90", "4.50"]
