@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel
 
+from ..pagination import PageQuery
 from ..services import account_data, devices, profile, sessions, wishlist
 from ..services.sessions import Authenticated
 from .serializers import CustomerOut, customer_out
@@ -135,11 +136,12 @@ def delete_wishlist(product_id: str) -> Any:
 
 # -- devices ------------------------------------------------------------------
 
-@endpoint(bp, "/api/v1/me/sessions", "GET", summary="The shopper's signed-in devices",
-          response=SessionsOut, auth="session", tags=["me"])
-def get_sessions() -> Any:
-    records = devices.list_devices(customer_id=_auth().customer.id)
-    return jsonify(sessions=[devices.session_out(r) for r in records], next_cursor=None)
+@endpoint(bp, "/api/v1/me/sessions", "GET", summary="The shopper's signed-in devices, "
+          "newest first", query=PageQuery, response=SessionsOut, auth="session", tags=["me"])
+def get_sessions(query: PageQuery) -> Any:
+    records, next_cursor = devices.page_devices(customer_id=_auth().customer.id,
+                                                limit=query.limit, cursor=query.cursor)
+    return jsonify(sessions=[devices.session_out(r) for r in records], next_cursor=next_cursor)
 
 
 @endpoint(bp, "/api/v1/me/sessions/<session_id>", "DELETE", status=204,

@@ -6,7 +6,8 @@ import datetime as dt
 import re
 from typing import Any
 
-from ..errors import ProblemError
+from ..errors import InvalidRequest, ProblemError
+from ..pagination import decode_cursor, encode_cursor
 from ..runtime import store
 from ..store import SessionRecord
 from . import sessions
@@ -61,6 +62,27 @@ def session_out(record: SessionRecord) -> dict[str, Any]:
 def list_devices(*, customer_id: int) -> list[SessionRecord]:
     """Newest first."""
     return store().list_sessions(customer_id)
+
+
+def page_devices(*, customer_id: int, limit: int, cursor: str | None
+                 ) -> tuple[list[SessionRecord], str | None]:
+    """Newest first, keyset-paginated on (created_at, id) like every list (CONTRACT §2).
+
+    Sessions live in Redis, a handful per person, so the page is cut in memory.
+    """
+    after = decode_cursor(cursor, arity=2)
+    records = sorted(list_devices(customer_id=customer_id),
+                     key=lambda r: (r.created_at, r.id), reverse=True)
+    if after is not None:
+        at, last_id = after
+        if not isinstance(at, int | float) or isinstance(at, bool) or not isinstance(last_id,
+                                                                                      str):
+            raise InvalidRequest("The cursor is not valid.",
+                                 [{"field": "cursor", "message": "not a cursor from this API"}])
+        records = [r for r in records if (r.created_at, r.id) < (at, last_id)]
+    page = records[:limit]
+    more = len(records) > limit
+    return page, encode_cursor([page[-1].created_at, page[-1].id]) if more else None
 
 
 def sign_out_device(*, customer_id: int, session_id: str) -> None:

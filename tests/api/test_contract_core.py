@@ -782,3 +782,25 @@ def test_item_prices_leave_as_canonical_decimal_strings(web, mailbox):
     for o in (one, listed, exported):
         assert o["total"] == "28.90"
         assert [i["unit_price"] for i in o["items"]] == ["19.90", "4.50"]
+
+
+def test_sessions_list_is_paginated_like_every_list(make_app, mailbox):
+    app = make_app(email_limit=1000, ip_limit=1000)
+    tokens = [sign_in(app.test_client(), mailbox, "ana@example.com")["session_token"]
+              for _ in range(22)]
+    client = app.test_client()
+    auth = bearer(tokens[-1])
+    first = client.get("/api/v1/me/sessions", headers=auth).get_json()
+    assert len(first["sessions"]) == 20 and isinstance(first["next_cursor"], str)
+    assert first["sessions"][0]["current"] is True
+    rest = client.get(f"/api/v1/me/sessions?cursor={first['next_cursor']}", headers=auth)
+    body = rest.get_json()
+    assert len(body["sessions"]) == 2 and body["next_cursor"] is None
+    ids = [s["id"] for s in first["sessions"] + body["sessions"]]
+    assert len(set(ids)) == 22
+    two = client.get("/api/v1/me/sessions?limit=2", headers=auth).get_json()
+    assert [s["id"] for s in two["sessions"]] == ids[:2]
+    for query in ("limit=0", "limit=101", "limit=-1", "limit=abc", "cursor=bogus!",
+                  "cursor=WzFd", "cursor=WyJ4IiwxXQ"):
+        r = client.get(f"/api/v1/me/sessions?{query}", headers=auth)
+        assert_invalid(r, query.split("=")[0])
