@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
+from babel.dates import format_timedelta
 from sqlalchemy.exc import IntegrityError
 
 from .. import mailer, metrics
@@ -92,7 +93,7 @@ def send_login_link_now(*, email: str, next_url: str | None, locale: str | None,
     subject, text, html = mailer.render(template, loc, {
         "link": link_for(token),
         "name": (customer.name if customer else None) or "",
-        "days": settings().login_link_max_age // 86400,
+        "valid_for": _validity(settings().login_link_max_age, loc),
     })
     # End the read transaction before the slow part (SQLite: never hold a lock over SMTP).
     db.session.rollback()
@@ -100,6 +101,11 @@ def send_login_link_now(*, email: str, next_url: str | None, locale: str | None,
     if not settings().mail_server:
         # The embedded default has no mail server: show the link where a developer looks.
         log.warning("login link for %s: %s", _mask(address.display), link_for(token))
+
+
+def _validity(seconds: int, locale: str) -> str:
+    """"2 weeks", "1 hour": LOGIN_LINK_MAX_AGE in words (whole days said "0 days" for an hour)."""
+    return format_timedelta(dt.timedelta(seconds=seconds), locale=locale, format="long")
 
 
 def _mask(email: str) -> str:

@@ -804,3 +804,13 @@ def test_sessions_list_is_paginated_like_every_list(make_app, mailbox):
                   "cursor=WzFd", "cursor=WyJ4IiwxXQ"):
         r = client.get(f"/api/v1/me/sessions?{query}", headers=auth)
         assert_invalid(r, query.split("=")[0])
+
+
+@pytest.mark.parametrize("max_age,words", [(3600, "valid for 1 hour"),
+                                           (1209600, "valid for 2 weeks")])
+def test_link_mail_states_login_link_max_age(make_app, mailbox, max_age, words):
+    client = make_app(login_link_max_age=max_age).test_client()
+    mail = _link(client, mailbox, "ana@example.com")
+    assert words in mail.text and words in mail.html
+    es = _link(client, mailbox, "ana@example.com", locale="es")
+    assert "válido durante" in es.text and "días" not in es.text
