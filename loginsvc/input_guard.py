@@ -21,7 +21,7 @@ def _find_nul(value: Any, path: str) -> str | None:
     if isinstance(value, dict):
         for k, v in value.items():
             if isinstance(k, str) and "\x00" in k:
-                return f"{path}.{k!r}" if path else repr(k)
+                return f"{path}.{k}" if path else k
             found = _find_nul(v, f"{path}.{k}" if path else str(k))
             if found:
                 return found
