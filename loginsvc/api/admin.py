@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, make_response, request, stream_with_context
 
 from ..errors import ProblemError
+from ..input_guard import BODY_LIMITS
 from ..pagination import PageQuery
 from ..services import account_modes, admin_customers, customer_import, customer_search, groups
 from ..services import import_export as io_svc
@@ -19,7 +20,7 @@ bp.before_request(require_admin_key)
 
 P = "/api/v1/admin"
 # Imports of up to 100,000 rows are larger than the 1 MiB every other route takes.
-IMPORT_MAX_BODY = 64 * 1024 * 1024
+IMPORT_MAX_BODY = BODY_LIMITS["admin.import_customers"]
 
 
 def _created(payload: dict[str, Any]) -> Response:
