@@ -167,6 +167,20 @@ class UsedToken(Base):
     used_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class AddressRevocation(Base):
+    """A deleted account's address, by SHA-256 only, while links sent to it can live.
+
+    Links sent before the address had an account name no customer; this row (and
+    its Redis twin) makes them fail with token_revoked even after Redis lost data.
+    """
+
+    __tablename__ = "address_revocations"
+
+    email_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    revoked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class ApiKey(Base):
     __tablename__ = "api_keys"
 

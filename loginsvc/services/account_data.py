@@ -18,7 +18,7 @@ from ..extensions import db
 from ..models import ConsentEvent, Customer, CustomerGroup, Order, WishlistItem
 from ..runtime import now, settings, store
 from ..store import SessionRecord
-from . import notifications, sessions
+from . import notifications, revocations, sessions
 from .devices import describe_user_agent
 from .orders import order_out
 from .wishlist import item_out, list_items
@@ -120,6 +120,8 @@ def delete_customer_data(customer_id: int, *, by: str) -> str | None:
     # for as long as such a link can live. Before the commit: Redis down → nothing done.
     store().mark_address_deleted(customer.email_norm, at=now(),
                                  ttl=settings().login_link_max_age)
+    revocations.remember(sess, customer.email_norm, at=now(),
+                         ttl=settings().login_link_max_age)
     sess.commit()
     sessions.end_all(customer_id)
     try:

@@ -18,6 +18,7 @@ from ..models import Customer, UsedToken
 from ..runtime import login_tokens, now, settings, store
 from ..tokens import LoginToken, TokenExpired, TokenInvalid
 from . import customers as customers_svc
+from . import revocations
 from . import sessions
 from .emails import parse_email
 from .shop_settings import account_mode
@@ -145,6 +146,11 @@ def _check_customer(tok: LoginToken) -> Customer | None:
     if deleted_at is not None and tok.issued_at <= deleted_at:
         raise ProblemError(410, "token_revoked", "This login link no longer works.")
     customer = customers_svc.find_by_email(db.session, tok.email.lower())
+    if deleted_at is None and (customer is None or not customer.has_account):
+        # Redis may have lost its mark; the database keeps one too.
+        gone = revocations.revoked_at(db.session, tok.email.lower())
+        if gone is not None and tok.issued_at <= gone:
+            raise ProblemError(410, "token_revoked", "This login link no longer works.")
     if tok.customer_id is not None and (
         customer is None or customer.id != tok.customer_id or not customer.has_account
     ):

@@ -156,3 +156,26 @@ def test_service_function_for_admin_reuse(client, mailbox, app):
     assert count_rows(app, "customers") == 0
     _problem(client.get("/api/v1/me", headers=auth), 401, "unauthorized")
     assert "admin" in mailbox.wait_for("owner@shop.test")[-1].text
+
+
+def test_link_sent_before_the_account_existed_stays_revoked_when_redis_forgets(
+        app, client, mailbox):
+    """The deletion mark is durable: Redis losing its data does not revive old links."""
+    from tests.helpers import bearer, sign_in
+
+    client.post("/api/v1/auth/login-link", json={"email": "forget@example.com"})
+    early = mailbox.wait_for("forget@example.com")[0].token  # no account yet: names no customer
+    session = sign_in(app.test_client(), mailbox, "forget@example.com")["session_token"]
+    assert client.delete("/api/v1/me", headers=bearer(session)).status_code == 204
+    with app.app_context():
+        from loginsvc.runtime import store
+
+        s = store()
+        for key in s.r.scan_iter(match=f"{s.p}gone:*"):
+            s.r.delete(key)
+    r = client.post("/api/v1/auth/verify", json={"token": early})
+    assert r.status_code == 410 and r.get_json()["code"] == "token_revoked"
+    # a link asked for after the deletion works and opens a new account
+    client.post("/api/v1/auth/login-link", json={"email": "forget@example.com"})
+    fresh = mailbox.wait_for("forget@example.com", 3)[-1].token
+    assert client.post("/api/v1/auth/verify", json={"token": fresh}).status_code == 200
