@@ -18,8 +18,7 @@ from ..models import Customer, UsedToken
 from ..runtime import login_tokens, now, settings, store
 from ..tokens import LoginToken, TokenExpired, TokenInvalid
 from . import customers as customers_svc
-from . import revocations
-from . import sessions
+from . import revocations, sessions
 from .emails import parse_email
 from .shop_settings import account_mode
 
