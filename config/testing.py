@@ -7,8 +7,9 @@ from pathlib import Path
 from .default import Settings
 
 
-def testing_settings(*, instance: Path, database_url: str, redis_url: str, prefix: str,
-                     **overrides: object) -> Settings:
+def testing_settings(
+    *, instance: Path, database_url: str, redis_url: str, prefix: str, **overrides: object
+) -> Settings:
     base = Settings(
         env="testing",
         instance_path=instance,

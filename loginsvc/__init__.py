@@ -70,10 +70,12 @@ def register_extensions(app: Flask, settings: Settings) -> None:
     if not redis_url:
         redis_url, _ = ensure_embedded_redis(settings.instance_path, daemonize=True)
     RedisHolder().init_app(app, redis_url)
-    app.extensions["loginsvc.store"] = Store(app.extensions["loginsvc.redis"],
-                                             settings.redis_prefix)
-    app.extensions["loginsvc.tokens"] = LoginTokens(settings.secret_keys,
-                                                    max_age=settings.login_link_max_age)
+    app.extensions["loginsvc.store"] = Store(
+        app.extensions["loginsvc.redis"], settings.redis_prefix
+    )
+    app.extensions["loginsvc.tokens"] = LoginTokens(
+        settings.secret_keys, max_age=settings.login_link_max_age
+    )
     app.config.update(
         MAIL_SERVER=settings.mail_server or "localhost",
         MAIL_PORT=settings.mail_port,

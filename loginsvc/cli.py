@@ -102,8 +102,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         migrate(settings)
     from .config.default import DEFAULT_PUBLIC_URL, child_environment
 
-    if settings.public_url == DEFAULT_PUBLIC_URL and args.port != 8000 \
-            and not settings.is_production:
+    if (
+        settings.public_url == DEFAULT_PUBLIC_URL
+        and args.port != 8000
+        and not settings.is_production
+    ):
         # Links must point where this server listens when PUBLIC_URL was left unset.
         host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host  # noqa: S104
         settings = settings.replace(public_url=f"http://{host}:{args.port}")
@@ -118,9 +121,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from .server import run_gunicorn
 
         workers = args.workers or settings.web_concurrency or default_workers()
-        print(f"loginsvc listening on http://{args.host}:{args.port} ({workers} workers)"
-              + ("" if settings.mail_server else f"; e-mails go to {settings.outbox_path}"),
-              file=sys.stderr, flush=True)
+        print(
+            f"loginsvc listening on http://{args.host}:{args.port} ({workers} workers)"
+            + ("" if settings.mail_server else f"; e-mails go to {settings.outbox_path}"),
+            file=sys.stderr,
+            flush=True,
+        )
         run_gunicorn(settings, host=args.host, port=args.port, workers=workers)
     finally:
         for proc in (worker, redis_proc):
@@ -160,16 +166,20 @@ def _prepare_metrics_dir() -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="loginsvc",
-                                description="Passwordless login and customer accounts.")
+    p = argparse.ArgumentParser(
+        prog="loginsvc", description="Passwordless login and customer accounts."
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("serve", help="HTTP server and e-mail delivery")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--workers", type=int, default=0, help="gunicorn workers (default: by CPU)")
-    s.add_argument("--no-worker", action="store_true",
-                   help="do not start e-mail delivery (run `loginsvc worker` apart)")
+    s.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="do not start e-mail delivery (run `loginsvc worker` apart)",
+    )
     s.set_defaults(func=cmd_serve)
 
     w = sub.add_parser("worker", help="e-mail delivery only")

@@ -55,15 +55,17 @@ class ProblemError(Exception):
 
 
 class InvalidRequest(ProblemError):
-    def __init__(self, detail: str, errors: list[dict[str, str]] | None = None,
-                 status: int = 422) -> None:
+    def __init__(
+        self, detail: str, errors: list[dict[str, str]] | None = None, status: int = 422
+    ) -> None:
         super().__init__(status, "invalid_request", detail, errors=errors or [])
 
 
 class Unauthorized(ProblemError):
     def __init__(self, detail: str = "Sign in first.") -> None:
-        super().__init__(401, "unauthorized", detail,
-                         headers={"WWW-Authenticate": 'Bearer realm="loginsvc"'})
+        super().__init__(
+            401, "unauthorized", detail, headers={"WWW-Authenticate": 'Bearer realm="loginsvc"'}
+        )
 
 
 class ServiceUnavailable(ProblemError):
@@ -86,8 +88,9 @@ _HTTP_CODES = {
 
 
 def problem_response(err: ProblemError) -> Response:
-    resp = Response(json.dumps(err.to_dict()), status=err.status,
-                    mimetype="application/problem+json")
+    resp = Response(
+        json.dumps(err.to_dict()), status=err.status, mimetype="application/problem+json"
+    )
     for k, v in err.headers.items():
         resp.headers[k] = v
     return resp
@@ -97,8 +100,10 @@ def _wants_html() -> bool:
     if request.path.startswith("/api/"):
         return False
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
-    return best == "text/html" and request.accept_mimetypes[best] > request.accept_mimetypes[
-        "application/json"]
+    return (
+        best == "text/html"
+        and request.accept_mimetypes[best] > request.accept_mimetypes["application/json"]
+    )
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -34,8 +34,10 @@ def _find_nul(value: Any, path: str) -> str | None:
 
 
 def _refuse(field: str) -> None:
-    raise InvalidRequest("The request contains a NUL character.",
-                         [{"field": field, "message": "NUL characters are not accepted"}])
+    raise InvalidRequest(
+        "The request contains a NUL character.",
+        [{"field": field, "message": "NUL characters are not accepted"}],
+    )
 
 
 def _check_chunked_size(max_body: int) -> None:

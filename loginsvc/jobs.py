@@ -34,8 +34,9 @@ def app_context() -> Iterator[None]:
         yield
 
 
-def send_login_link(*, email: str, next_url: str | None, locale: str | None,
-                    template: str = "login_link") -> None:
+def send_login_link(
+    *, email: str, next_url: str | None, locale: str | None, template: str = "login_link"
+) -> None:
     from .services.login import send_login_link_now
 
     with app_context():

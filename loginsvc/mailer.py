@@ -42,10 +42,12 @@ class MailDeliveryError(Exception):
 
 def _template_env() -> Environment:
     root = Path(str(importlib.resources.files("loginsvc.email_templates")))
-    return Environment(loader=FileSystemLoader(str(root)), undefined=StrictUndefined,
-                       autoescape=select_autoescape(enabled_extensions=("html",),
-                                                    default_for_string=False),
-                       keep_trailing_newline=True)
+    return Environment(
+        loader=FileSystemLoader(str(root)),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        keep_trailing_newline=True,
+    )
 
 
 _ENV: Environment | None = None
@@ -63,27 +65,38 @@ def render(name: str, locale: str, context: dict[str, Any]) -> tuple[str, str, s
     first, _, body = text.partition("\n")
     if not first.startswith("Subject:"):
         raise ValueError(f"{loc}/{name}.txt must start with a Subject: line")
-    return first[len("Subject:"):].strip(), body.lstrip("\n"), html
+    return first[len("Subject:") :].strip(), body.lstrip("\n"), html
 
 
 def queue(redis_client: Redis) -> Queue:
     s = settings()
-    return Queue(f"{s.redis_prefix}mail", connection=redis_client, is_async=s.mail_queue_async,
-                 default_timeout=120)
+    return Queue(
+        f"{s.redis_prefix}mail",
+        connection=redis_client,
+        is_async=s.mail_queue_async,
+        default_timeout=120,
+    )
 
 
 def enqueue(func: str, **kwargs: Any) -> None:
     """Put a delivery job on the queue (returns at once)."""
     q = queue(current_app.extensions["loginsvc.redis"])
-    q.enqueue_call(func, kwargs=kwargs, retry=Retry(max=MAX_RETRIES, interval=RETRY_INTERVALS),
-              result_ttl=600, failure_ttl=30 * 86400, job_id=uuid.uuid4().hex)
+    q.enqueue_call(
+        func,
+        kwargs=kwargs,
+        retry=Retry(max=MAX_RETRIES, interval=RETRY_INTERVALS),
+        result_ttl=600,
+        failure_ttl=30 * 86400,
+        job_id=uuid.uuid4().hex,
+    )
 
 
 def deliver(*, to: str, subject: str, text: str, html: str) -> None:
     """Send now: over SMTP when MAIL_SERVER is set, else into the outbox folder."""
     s = settings()
-    msg = Message(subject=subject, recipients=[to], body=text, html=html,
-                  sender=s.mail_default_sender)
+    msg = Message(
+        subject=subject, recipients=[to], body=text, html=html, sender=s.mail_default_sender
+    )
     msg.date = time.time()
     msg.msgId = make_msgid(domain="loginsvc")
     if not s.mail_server:

@@ -101,7 +101,9 @@ class Customer(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     groups: Mapped[list[Group]] = relationship(
-        secondary="customer_groups", back_populates="customers", lazy="selectin",
+        secondary="customer_groups",
+        back_populates="customers",
+        lazy="selectin",
         order_by="Group.name",
     )
 
@@ -119,9 +121,7 @@ class Order(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     order_id: Mapped[str] = mapped_column(String(64), unique=True)  # the shop's id
     # Set to NULL when the person deletes their data; the order stays for the books.
-    customer_id: Mapped[int | None] = mapped_column(
-        ForeignKey("customers.id", ondelete="SET NULL")
-    )
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
     placed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(32))
     currency: Mapped[str] = mapped_column(String(3))

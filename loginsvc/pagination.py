@@ -31,10 +31,13 @@ def decode_cursor(cursor: str | None, *, arity: int) -> list[Any] | None:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except Exception:
-        raise InvalidRequest("The cursor is not valid.",
-                             [{"field": "cursor", "message": "not a cursor from this API"}]
-                             ) from None
+        raise InvalidRequest(
+            "The cursor is not valid.",
+            [{"field": "cursor", "message": "not a cursor from this API"}],
+        ) from None
     if not isinstance(values, list) or len(values) != arity:
-        raise InvalidRequest("The cursor is not valid.",
-                             [{"field": "cursor", "message": "not a cursor from this API"}])
+        raise InvalidRequest(
+            "The cursor is not valid.",
+            [{"field": "cursor", "message": "not a cursor from this API"}],
+        )
     return values

@@ -143,8 +143,9 @@ class Store:
         """True for the first claimant of a webhook-id; later ones replay the answer."""
         return bool(self.r.set(f"{self.p}hook:{scope}:{_h(delivery_id)}", b"", nx=True, ex=ttl))
 
-    def save_delivery_answer(self, scope: str, delivery_id: str, answer: dict[str, Any],
-                             *, ttl: int) -> None:
+    def save_delivery_answer(
+        self, scope: str, delivery_id: str, answer: dict[str, Any], *, ttl: int
+    ) -> None:
         self.r.set(f"{self.p}hook:{scope}:{_h(delivery_id)}", json.dumps(answer), ex=ttl)
 
     def delivery_answer(self, scope: str, delivery_id: str) -> dict[str, Any] | None | str:

@@ -84,12 +84,32 @@ class LoginTokens:
         self._signer = TokenSigner(keys, salt=self.SALT, max_age=max_age)
         self.max_age = max_age
 
-    def issue(self, *, email: str, customer_id: int | None, now: float,
-              next_url: str | None = None, locale: str | None = None) -> tuple[str, LoginToken]:
-        tok = LoginToken(email=email, customer_id=customer_id, jti=secrets.token_urlsafe(16),
-                         issued_at=round(now, 3), next_url=next_url, locale=locale)
-        payload = {"v": TOKEN_VERSION, "e": tok.email, "c": tok.customer_id, "j": tok.jti,
-                   "t": int(tok.issued_at * 1000), "n": tok.next_url, "l": tok.locale}
+    def issue(
+        self,
+        *,
+        email: str,
+        customer_id: int | None,
+        now: float,
+        next_url: str | None = None,
+        locale: str | None = None,
+    ) -> tuple[str, LoginToken]:
+        tok = LoginToken(
+            email=email,
+            customer_id=customer_id,
+            jti=secrets.token_urlsafe(16),
+            issued_at=round(now, 3),
+            next_url=next_url,
+            locale=locale,
+        )
+        payload = {
+            "v": TOKEN_VERSION,
+            "e": tok.email,
+            "c": tok.customer_id,
+            "j": tok.jti,
+            "t": int(tok.issued_at * 1000),
+            "n": tok.next_url,
+            "l": tok.locale,
+        }
         return self._signer.dumps(payload), tok
 
     def peek_email(self, token: str) -> str | None:
@@ -107,9 +127,12 @@ class LoginTokens:
             if data["v"] != TOKEN_VERSION:
                 raise TokenInvalid("unknown version")
             tok = LoginToken(
-                email=_str(data["e"]), customer_id=_opt_int(data.get("c")),
-                jti=_str(data["j"]), issued_at=int(data["t"]) / 1000.0,
-                next_url=_opt_str(data.get("n")), locale=_opt_str(data.get("l")),
+                email=_str(data["e"]),
+                customer_id=_opt_int(data.get("c")),
+                jti=_str(data["j"]),
+                issued_at=int(data["t"]) / 1000.0,
+                next_url=_opt_str(data.get("n")),
+                locale=_opt_str(data.get("l")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise TokenInvalid("malformed payload") from exc

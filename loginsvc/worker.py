@@ -24,8 +24,12 @@ def run_worker(settings: Settings, *, burst: bool = False) -> int:
         requeue_abandoned(q)  # at-least-once: a dead worker's unfinished mail goes again
     # No app context around work(): each job opens its own (jobs.app_context), so its
     # database session ends with the job and never holds SQLite's write lock.
-    worker = SimpleWorker([q], connection=app.extensions["loginsvc.redis"],
-                          maintenance_interval=MAINTENANCE_INTERVAL, name=worker_name())
+    worker = SimpleWorker(
+        [q],
+        connection=app.extensions["loginsvc.redis"],
+        maintenance_interval=MAINTENANCE_INTERVAL,
+        name=worker_name(),
+    )
     log.info("mail worker started on queue %s", q.name)
     worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
     return 0

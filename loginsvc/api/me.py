@@ -64,22 +64,44 @@ class ExportOut(BaseModel):
 
 # -- profile ------------------------------------------------------------------
 
-@endpoint(bp, "/api/v1/me", "GET", summary="The signed-in shopper", response=CustomerOut,
-          auth="session", tags=["me"])
+
+@endpoint(
+    bp,
+    "/api/v1/me",
+    "GET",
+    summary="The signed-in shopper",
+    response=CustomerOut,
+    auth="session",
+    tags=["me"],
+)
 def get_me() -> Any:
     return jsonify(customer_out(_auth().customer))
 
 
-@endpoint(bp, "/api/v1/me", "PATCH", summary="Change name, phone, company, locale, "
-          "newsletter or addresses (not the e-mail address)", body=profile.ProfileChange,
-          response=CustomerOut, auth="session", tags=["me"])
+@endpoint(
+    bp,
+    "/api/v1/me",
+    "PATCH",
+    summary="Change name, phone, company, locale, newsletter or addresses (not the e-mail address)",
+    body=profile.ProfileChange,
+    response=CustomerOut,
+    auth="session",
+    tags=["me"],
+)
 def patch_me(body: profile.ProfileChange) -> Any:
     return jsonify(customer_out(profile.update_profile(_auth().customer, body)))
 
 
-@endpoint(bp, "/api/v1/me", "DELETE", status=204, auth="session", tags=["me"],
-          errors=["reauth_required"],
-          summary="Delete the account and personal data for good (needs a recent sign-in)")
+@endpoint(
+    bp,
+    "/api/v1/me",
+    "DELETE",
+    status=204,
+    auth="session",
+    tags=["me"],
+    errors=["reauth_required"],
+    summary="Delete the account and personal data for good (needs a recent sign-in)",
+)
 def delete_me() -> Any:
     auth = _auth()
     account_data.require_fresh(auth.record)
@@ -89,30 +111,56 @@ def delete_me() -> Any:
     return resp
 
 
-@endpoint(bp, "/api/v1/me/export", "GET", summary="Every personal datum held, as one document",
-          response=ExportOut, auth="session", tags=["me"])
+@endpoint(
+    bp,
+    "/api/v1/me/export",
+    "GET",
+    summary="Every personal datum held, as one document",
+    response=ExportOut,
+    auth="session",
+    tags=["me"],
+)
 def export_me() -> Any:
     auth = _auth()
-    doc = account_data.export_for(auth.customer,
-                                  session_records=devices.list_devices(customer_id=auth.customer.id))
+    doc = account_data.export_for(
+        auth.customer, session_records=devices.list_devices(customer_id=auth.customer.id)
+    )
     return jsonify(doc)
 
 
 # -- wishlist -----------------------------------------------------------------
 
-@endpoint(bp, "/api/v1/me/wishlist", "GET", summary="The whole wishlist, newest first",
-          response=WishlistOut, auth="session", tags=["me"])
+
+@endpoint(
+    bp,
+    "/api/v1/me/wishlist",
+    "GET",
+    summary="The whole wishlist, newest first",
+    response=WishlistOut,
+    auth="session",
+    tags=["me"],
+)
 def get_wishlist() -> Any:
     items = wishlist.list_items(customer_id=_auth().customer.id)
     return jsonify(items=[wishlist.item_out(i) for i in items], next_cursor=None)
 
 
-@endpoint(bp, "/api/v1/me/wishlist/<product_id>", "PUT", status=201, also_status=(200,),
-          body_required=False,
-          summary="Add a product (idempotent: 201 new, 200 already there); the body, "
-          "optional, is a snapshot of the product", response=WishlistItemOut,
-          body=wishlist.Snapshot, raw_body=True,
-          errors=["wishlist_full", "invalid_request"], auth="session", tags=["me"])
+@endpoint(
+    bp,
+    "/api/v1/me/wishlist/<product_id>",
+    "PUT",
+    status=201,
+    also_status=(200,),
+    body_required=False,
+    summary="Add a product (idempotent: 201 new, 200 already there); the body, "
+    "optional, is a snapshot of the product",
+    response=WishlistItemOut,
+    body=wishlist.Snapshot,
+    raw_body=True,
+    errors=["wishlist_full", "invalid_request"],
+    auth="session",
+    tags=["me"],
+)
 def put_wishlist(product_id: str) -> Any:
     auth = _auth()
     wishlist.check_product_id(product_id)
@@ -121,14 +169,22 @@ def put_wishlist(product_id: str) -> Any:
         parsed = parse_model(wishlist.Snapshot, json_body())
         assert isinstance(parsed, wishlist.Snapshot)
         snapshot = parsed
-    item, created = wishlist.add_item(customer_id=auth.customer.id, product_id=product_id,
-                                      snapshot=snapshot)
+    item, created = wishlist.add_item(
+        customer_id=auth.customer.id, product_id=product_id, snapshot=snapshot
+    )
     return jsonify(wishlist.item_out(item)), 201 if created else 200
 
 
-@endpoint(bp, "/api/v1/me/wishlist/<product_id>", "DELETE", status=204,
-          summary="Remove a product (204 also when it was not there)",
-          errors=["invalid_request"], auth="session", tags=["me"])
+@endpoint(
+    bp,
+    "/api/v1/me/wishlist/<product_id>",
+    "DELETE",
+    status=204,
+    summary="Remove a product (204 also when it was not there)",
+    errors=["invalid_request"],
+    auth="session",
+    tags=["me"],
+)
 def delete_wishlist(product_id: str) -> Any:
     wishlist.remove_item(customer_id=_auth().customer.id, product_id=product_id)
     return Response(status=204)
@@ -136,16 +192,34 @@ def delete_wishlist(product_id: str) -> Any:
 
 # -- devices ------------------------------------------------------------------
 
-@endpoint(bp, "/api/v1/me/sessions", "GET", summary="The shopper's signed-in devices, "
-          "newest first", query=PageQuery, response=SessionsOut, auth="session", tags=["me"])
+
+@endpoint(
+    bp,
+    "/api/v1/me/sessions",
+    "GET",
+    summary="The shopper's signed-in devices, newest first",
+    query=PageQuery,
+    response=SessionsOut,
+    auth="session",
+    tags=["me"],
+)
 def get_sessions(query: PageQuery) -> Any:
-    records, next_cursor = devices.page_devices(customer_id=_auth().customer.id,
-                                                limit=query.limit, cursor=query.cursor)
+    records, next_cursor = devices.page_devices(
+        customer_id=_auth().customer.id, limit=query.limit, cursor=query.cursor
+    )
     return jsonify(sessions=[devices.session_out(r) for r in records], next_cursor=next_cursor)
 
 
-@endpoint(bp, "/api/v1/me/sessions/<session_id>", "DELETE", status=204,
-          summary="Sign one device out", errors=["not_found"], auth="session", tags=["me"])
+@endpoint(
+    bp,
+    "/api/v1/me/sessions/<session_id>",
+    "DELETE",
+    status=204,
+    summary="Sign one device out",
+    errors=["not_found"],
+    auth="session",
+    tags=["me"],
+)
 def delete_session(session_id: str) -> Any:
     auth = _auth()
     devices.sign_out_device(customer_id=auth.customer.id, session_id=session_id)

@@ -44,8 +44,10 @@ class CustomerOut(BaseModel):
 
 
 def totals_out(totals: dict[str, str] | None) -> list[dict[str, str]]:
-    return [{"currency": cur, "amount": format_amount(amount, cur)}
-            for cur, amount in sorted((totals or {}).items())]
+    return [
+        {"currency": cur, "amount": format_amount(amount, cur)}
+        for cur, amount in sorted((totals or {}).items())
+    ]
 
 
 def customer_out(c: Customer) -> dict[str, Any]:

@@ -92,22 +92,43 @@ def query_dict() -> dict[str, Any]:
     return {k: v for k, v in request.args.items()}
 
 
-def endpoint(bp: Blueprint, rule: str, method: str = "GET", *, summary: str,
-             body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
-             response: type[BaseModel] | None = None, status: int = 200,
-             errors: list[str] | None = None, auth: str | None = None,
-             tags: list[str] | None = None, content_types: list[str] | None = None,
-             response_media: str | list[str] = "application/json",
-             also_status: tuple[int, ...] = (), body_required: bool = True,
-             raw_body: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def endpoint(
+    bp: Blueprint,
+    rule: str,
+    method: str = "GET",
+    *,
+    summary: str,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    response: type[BaseModel] | None = None,
+    status: int = 200,
+    errors: list[str] | None = None,
+    auth: str | None = None,
+    tags: list[str] | None = None,
+    content_types: list[str] | None = None,
+    response_media: str | list[str] = "application/json",
+    also_status: tuple[int, ...] = (),
+    body_required: bool = True,
+    raw_body: bool = False,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a JSON endpoint: its validated body/query arrive as keyword arguments."""
     full_rule = (bp.url_prefix or "") + rule
-    spec = EndpointSpec(rule=full_rule, method=method, summary=summary,
-                        tags=tags or [bp.name], body=body, query=query, response=response,
-                        status=status, errors=errors or [], auth=auth,
-                        content_types=content_types or ["application/json"],
-                        response_media=response_media, also_status=also_status,
-                        body_required=body_required)
+    spec = EndpointSpec(
+        rule=full_rule,
+        method=method,
+        summary=summary,
+        tags=tags or [bp.name],
+        body=body,
+        query=query,
+        response=response,
+        status=status,
+        errors=errors or [],
+        auth=auth,
+        content_types=content_types or ["application/json"],
+        response_media=response_media,
+        also_status=also_status,
+        body_required=body_required,
+    )
     REGISTRY.append(spec)
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -152,31 +173,44 @@ def openapi_document(*, title: str, version: str, server: str) -> dict[str, Any]
             "operationId": f"{ep.method.lower()}_{re.sub(r'[^a-zA-Z0-9]+', '_', path).strip('_')}",
             "responses": {},
         }
-        params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-                  for n in _CONVERTER.findall(ep.rule)]
+        params = [
+            {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+            for n in _CONVERTER.findall(ep.rule)
+        ]
         if ep.query is not None:
             qs = ep.query.model_json_schema()
             for name, prop in qs.get("properties", {}).items():
-                params.append({"name": name, "in": "query",
-                               "required": name in qs.get("required", []),
-                               "schema": _inline_any_of(prop)})
+                params.append(
+                    {
+                        "name": name,
+                        "in": "query",
+                        "required": name in qs.get("required", []),
+                        "schema": _inline_any_of(prop),
+                    }
+                )
         if params:
             op["parameters"] = params
         if ep.body is not None:
             ref = schema_ref(ep.body, "validation")
-            op["requestBody"] = {"required": ep.body_required,
-                                 "content": {ct: {"schema": ref if ct == "application/json"
-                                                  else {"type": "string"}}
-                                             for ct in ep.content_types}}
+            op["requestBody"] = {
+                "required": ep.body_required,
+                "content": {
+                    ct: {"schema": ref if ct == "application/json" else {"type": "string"}}
+                    for ct in ep.content_types
+                },
+            }
         ok: dict[str, Any] = {"description": "Success"}
         medias = [ep.response_media] if isinstance(ep.response_media, str) else ep.response_media
         if ep.response is not None:
             ref = schema_ref(ep.response, "serialization")
-            ok["content"] = {m: {"schema": ref if m == "application/json" else {"type": "string"}}
-                             for m in medias}
+            ok["content"] = {
+                m: {"schema": ref if m == "application/json" else {"type": "string"}}
+                for m in medias
+            }
         elif medias != ["application/json"]:
-            ok["content"] = {m: {"schema": {"type": "string"} if m != "application/json"
-                                 else {}} for m in medias}
+            ok["content"] = {
+                m: {"schema": {"type": "string"} if m != "application/json" else {}} for m in medias
+            }
         for st in (ep.status, *ep.also_status):
             op["responses"][str(st)] = ok
         codes = list(ep.errors)
@@ -195,20 +229,36 @@ def openapi_document(*, title: str, version: str, server: str) -> dict[str, Any]
             by_status.setdefault(st, []).append(c)
         for st, cs in sorted(by_status.items()):
             op["responses"][str(st)] = {
-                "description": "; ".join(f"`{c}`: {ERROR_DESCRIPTIONS.get(c, (0, c))[1]}"
-                                          for c in cs),
-                "content": {"application/problem+json": {
-                    "schema": {"$ref": "#/components/schemas/Problem"}}},
+                "description": "; ".join(
+                    f"`{c}`: {ERROR_DESCRIPTIONS.get(c, (0, c))[1]}" for c in cs
+                ),
+                "content": {
+                    "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+                },
             }
         if ep.body is not None:
-            op["responses"].setdefault("400", {
-                "description": "`invalid_request`: the body is not JSON",
-                "content": {"application/problem+json": {
-                    "schema": {"$ref": "#/components/schemas/Problem"}}}})
-            op["responses"].setdefault("413", {
-                "description": "`payload_too_large`: the body is over 1 MiB",
-                "content": {"application/problem+json": {
-                    "schema": {"$ref": "#/components/schemas/Problem"}}}})
+            op["responses"].setdefault(
+                "400",
+                {
+                    "description": "`invalid_request`: the body is not JSON",
+                    "content": {
+                        "application/problem+json": {
+                            "schema": {"$ref": "#/components/schemas/Problem"}
+                        }
+                    },
+                },
+            )
+            op["responses"].setdefault(
+                "413",
+                {
+                    "description": "`payload_too_large`: the body is over 1 MiB",
+                    "content": {
+                        "application/problem+json": {
+                            "schema": {"$ref": "#/components/schemas/Problem"}
+                        }
+                    },
+                },
+            )
         if ep.auth == "session":
             op["security"] = [{"sessionCookie": []}, {"bearerSession": []}]
         elif ep.auth == "admin":
@@ -219,20 +269,29 @@ def openapi_document(*, title: str, version: str, server: str) -> dict[str, Any]
         "type": "object",
         "required": ["type", "title", "status", "detail", "code"],
         "properties": {
-            "type": {"type": "string"}, "title": {"type": "string"},
-            "status": {"type": "integer"}, "detail": {"type": "string"},
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
             "code": {"type": "string", "enum": sorted(ERROR_DESCRIPTIONS)},
             "request_id": {"type": "string"},
-            "errors": {"type": "array", "items": {
-                "type": "object", "properties": {"field": {"type": "string"},
-                                                 "message": {"type": "string"}}}},
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                },
+            },
         },
     }
     return {
         "openapi": "3.1.0",
-        "info": {"title": title, "version": version,
-                 "description": "Passwordless login and customer accounts. "
-                                "Errors are RFC 9457 problem+json with a stable `code`."},
+        "info": {
+            "title": title,
+            "version": version,
+            "description": "Passwordless login and customer accounts. "
+            "Errors are RFC 9457 problem+json with a stable `code`.",
+        },
         "servers": [{"url": server}],
         "paths": paths,
         "components": {
@@ -240,8 +299,11 @@ def openapi_document(*, title: str, version: str, server: str) -> dict[str, Any]
             "securitySchemes": {
                 "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "loginsvc_session"},
                 "bearerSession": {"type": "http", "scheme": "bearer"},
-                "adminKey": {"type": "http", "scheme": "bearer",
-                             "description": "An admin API key (`loginsvc api-key create`)."},
+                "adminKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An admin API key (`loginsvc api-key create`).",
+                },
             },
         },
     }

@@ -116,8 +116,7 @@ def _body(model: type[BaseModel]) -> Any:
 )
 # One webhook-id namespace per endpoint: an id reused by a logout must not be
 # answered with an earlier login's ticket (the sessions would stay alive).
-@signed_endpoint(secrets=lambda: settings().wordpress_sso_secrets, scope="wp-login",
-                 replay_ttl=600)
+@signed_endpoint(secrets=lambda: settings().wordpress_sso_secrets, scope="wp-login", replay_ttl=600)
 def wordpress_login() -> Response:
     body: WordPressLogin = _body(WordPressLogin)
     login_url, expires_in = wordpress.issue_ticket(
@@ -137,8 +136,9 @@ def wordpress_login() -> Response:
     raw_body=True,
     tags=["sso"],
 )
-@signed_endpoint(secrets=lambda: settings().wordpress_sso_secrets, scope="wp-logout",
-                 replay_ttl=600)
+@signed_endpoint(
+    secrets=lambda: settings().wordpress_sso_secrets, scope="wp-logout", replay_ttl=600
+)
 def wordpress_logout() -> Response:
     body: WordPressLogout = _body(WordPressLogout)
     wordpress.logout(

@@ -40,12 +40,21 @@ def _page(template: str, status: int = 200, **context: Any) -> Response:
     auth = g.auth
     # A signed-in shopper's chosen language wins over the browser's, unless ?lang= asks.
     explicit = request.args.get("lang")
-    g.page_locale = pick_locale(explicit if explicit in SUPPORTED else None) if (
-        explicit or not auth.customer.locale) else auth.customer.locale
+    g.page_locale = (
+        pick_locale(explicit if explicit in SUPPORTED else None)
+        if (explicit or not auth.customer.locale)
+        else auth.customer.locale
+    )
     done = request.args.get("done")
-    return render_page(template, status=status, customer=auth.customer,
-                       fmt=Formatter(g.page_locale), section=request.endpoint,
-                       done=done if done in DONE else None, **context)
+    return render_page(
+        template,
+        status=status,
+        customer=auth.customer,
+        fmt=Formatter(g.page_locale),
+        section=request.endpoint,
+        done=done if done in DONE else None,
+        **context,
+    )
 
 
 def _signed_in() -> Any:
@@ -75,33 +84,43 @@ def _done(path: str, what: str) -> Any:
 
 # -- overview and orders ---------------------------------------------------------
 
+
 @bp.get("/account")
 def dashboard() -> Any:
     cid = g.auth.customer.id
     orders, _ = list_orders_for(customer_id=cid, limit=3, cursor=None)
     items = wishlist.list_items(customer_id=cid)
-    return _page("pages/account/dashboard.html", orders=[order_out(o) for o in orders],
-                 wishlist=[wishlist.item_out(i) for i in items[:4]],
-                 wishlist_count=len(items))
+    return _page(
+        "pages/account/dashboard.html",
+        orders=[order_out(o) for o in orders],
+        wishlist=[wishlist.item_out(i) for i in items[:4]],
+        wishlist_count=len(items),
+    )
 
 
 @bp.get("/account/orders")
 def orders() -> Any:
     cursor = request.args.get("cursor") or None
     try:
-        rows, next_cursor = list_orders_for(customer_id=g.auth.customer.id, limit=20,
-                                            cursor=cursor)
+        rows, next_cursor = list_orders_for(customer_id=g.auth.customer.id, limit=20, cursor=cursor)
     except InvalidRequest:
         return redirect("/account/orders", code=302)
-    return _page("pages/account/orders.html", orders=[order_out(o) for o in rows],
-                 next_cursor=next_cursor, paged=bool(cursor))
+    return _page(
+        "pages/account/orders.html",
+        orders=[order_out(o) for o in rows],
+        next_cursor=next_cursor,
+        paged=bool(cursor),
+    )
 
 
 @bp.get("/account/orders/<order_id>")
 def order_detail(order_id: str) -> Any:
     order = get_order_for(customer_id=g.auth.customer.id, order_id=order_id[:64])
-    return _page("pages/account/order.html", order=order_out(order),
-                 items=[{**i, "line_total": _line_total(i)} for i in order.items or []])
+    return _page(
+        "pages/account/order.html",
+        order=order_out(order),
+        items=[{**i, "line_total": _line_total(i)} for i in order.items or []],
+    )
 
 
 def _line_total(item: dict[str, Any]) -> Decimal | None:
@@ -113,26 +132,42 @@ def _line_total(item: dict[str, Any]) -> Decimal | None:
 
 # -- profile ----------------------------------------------------------------------
 
+
 @bp.route("/account/profile", methods=["GET", "POST"])
 def profile_page() -> Any:
     customer = g.auth.customer
     if request.method == "GET":
-        return _page("pages/account/profile.html", values=profile_form_values(customer),
-                     errors={}, languages=LANGUAGE_NAMES)
+        return _page(
+            "pages/account/profile.html",
+            values=profile_form_values(customer),
+            errors={},
+            languages=LANGUAGE_NAMES,
+        )
     change, errors, values = parse_profile_form(request.form)
     if change is None:
-        return _page("pages/account/profile.html", status=422, values=values, errors=errors,
-                     languages=LANGUAGE_NAMES)
+        return _page(
+            "pages/account/profile.html",
+            status=422,
+            values=values,
+            errors=errors,
+            languages=LANGUAGE_NAMES,
+        )
     profile.update_profile(customer, change)
     return _done("/account/profile", "saved")
 
 
 # -- wishlist ---------------------------------------------------------------------
 
+
 def _wishlist_page(status: int = 200, **context: Any) -> Response:
     items = wishlist.list_items(customer_id=g.auth.customer.id)
-    return _page("pages/account/wishlist.html", status=status,
-                 items=[wishlist.item_out(i) for i in items], cap=wishlist.CAP, **context)
+    return _page(
+        "pages/account/wishlist.html",
+        status=status,
+        items=[wishlist.item_out(i) for i in items],
+        cap=wishlist.CAP,
+        **context,
+    )
 
 
 @bp.get("/account/wishlist")
@@ -142,13 +177,18 @@ def wishlist_page() -> Any:
 
 @bp.post("/account/wishlist/add")
 def wishlist_add() -> Any:
-    form = {"product_id": request.form.get("product_id", "").strip()[:200],
-            "name": request.form.get("name", "")[:400]}
+    form = {
+        "product_id": request.form.get("product_id", "").strip()[:200],
+        "name": request.form.get("name", "")[:400],
+    }
     try:
         pid = wishlist.check_product_id(form["product_id"])
         snapshot = wishlist.Snapshot.model_validate({"name": form["name"]})
-        _, created = wishlist.add_item(customer_id=g.auth.customer.id, product_id=pid,
-                                       snapshot=snapshot if snapshot.name else None)
+        _, created = wishlist.add_item(
+            customer_id=g.auth.customer.id,
+            product_id=pid,
+            snapshot=snapshot if snapshot.name else None,
+        )
     except InvalidRequest:
         return _wishlist_page(status=422, form=form, error="err_product_id")
     except ValidationError:
@@ -163,20 +203,31 @@ def wishlist_add() -> Any:
 @bp.post("/account/wishlist/remove")
 def wishlist_remove() -> Any:
     with contextlib.suppress(InvalidRequest):  # no such id can be on the list
-        wishlist.remove_item(customer_id=g.auth.customer.id,
-                             product_id=request.form.get("product_id", ""))
+        wishlist.remove_item(
+            customer_id=g.auth.customer.id, product_id=request.form.get("product_id", "")
+        )
     return _done("/account/wishlist", "removed")
 
 
 # -- devices ----------------------------------------------------------------------
 
+
 @bp.get("/account/devices")
 def devices_page() -> Any:
     records = devices.list_devices(customer_id=g.auth.customer.id)
-    return _page("pages/account/devices.html", now=now(), devices=[
-        {"record": r, "what": devices.describe_user_agent(r.user_agent),
-         "ip_prefix": sessions.ip_prefix(r.ip), "current": sessions.is_current(r)}
-        for r in records])
+    return _page(
+        "pages/account/devices.html",
+        now=now(),
+        devices=[
+            {
+                "record": r,
+                "what": devices.describe_user_agent(r.user_agent),
+                "ip_prefix": sessions.ip_prefix(r.ip),
+                "current": sessions.is_current(r),
+            }
+            for r in records
+        ],
+    )
 
 
 @bp.post("/account/devices/sign-out")
@@ -202,6 +253,7 @@ def device_sign_out_all() -> Any:
 
 # -- your data: export and deletion --------------------------------------------------
 
+
 @bp.get("/account/export")
 def export_page() -> Any:
     return _page("pages/account/export.html")
@@ -210,8 +262,9 @@ def export_page() -> Any:
 @bp.get("/account/export/download")
 def export_download() -> Any:
     auth = g.auth
-    doc = account_data.export_for(auth.customer,
-                                  session_records=devices.list_devices(customer_id=auth.customer.id))
+    doc = account_data.export_for(
+        auth.customer, session_records=devices.list_devices(customer_id=auth.customer.id)
+    )
     day = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     resp = Response(json.dumps(doc, indent=2, ensure_ascii=False), mimetype="application/json")
     resp.headers["Content-Disposition"] = f'attachment; filename="my-data-{day}.json"'
@@ -221,21 +274,27 @@ def export_download() -> Any:
 
 @bp.get("/account/delete")
 def delete_page() -> Any:
-    return _page("pages/account/delete.html", fresh=account_data.is_fresh(g.auth.record),
-                 error=None)
+    return _page(
+        "pages/account/delete.html", fresh=account_data.is_fresh(g.auth.record), error=None
+    )
 
 
 @bp.post("/account/delete/confirm-link")
 def delete_confirm_link() -> Any:
     # Proving the address again, by a link that brings the shopper back here.
     try:
-        login.request_login_link(email=g.auth.customer.email, next_url="/account/delete",
-                                 locale=g.auth.customer.locale, ip=sessions.client_ip())
+        login.request_login_link(
+            email=g.auth.customer.email,
+            next_url="/account/delete",
+            locale=g.auth.customer.locale,
+            ip=sessions.client_ip(),
+        )
     except ProblemError as err:
         if err.code != "rate_limited":
             raise
-        return _page("pages/account/delete.html", status=429, fresh=False,
-                     error="error_rate_limited")
+        return _page(
+            "pages/account/delete.html", status=429, fresh=False, error="error_rate_limited"
+        )
     return _done("/account/delete", "link_sent")
 
 
@@ -243,11 +302,13 @@ def delete_confirm_link() -> Any:
 def delete_submit() -> Any:
     auth = g.auth
     if not account_data.is_fresh(auth.record):
-        return _page("pages/account/delete.html", status=403, fresh=False,
-                     error="delete_reauth_expired")
+        return _page(
+            "pages/account/delete.html", status=403, fresh=False, error="delete_reauth_expired"
+        )
     if request.form.get("confirm") != "yes":
-        return _page("pages/account/delete.html", status=422, fresh=True,
-                     error="delete_need_confirm")
+        return _page(
+            "pages/account/delete.html", status=422, fresh=True, error="delete_need_confirm"
+        )
     account_data.delete_customer_data(auth.customer.id, by="customer")
     resp = redirect("/account/deleted", code=303)
     sessions.clear_cookie(resp)

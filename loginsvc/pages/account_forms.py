@@ -19,14 +19,23 @@ from ..i18n import SUPPORTED
 from ..services.iso_codes import COUNTRIES
 from ..services.profile import ADDRESS_FIELDS, ProfileChange
 
-LANGUAGE_NAMES = {"en": "English", "es": "Español", "fr": "Français", "pl": "Polski",
-                  "de": "Deutsch"}
+LANGUAGE_NAMES = {
+    "en": "English",
+    "es": "Español",
+    "fr": "Français",
+    "pl": "Polski",
+    "de": "Deutsch",
+}
 assert set(LANGUAGE_NAMES) == set(SUPPORTED)
 
 # pydantic error types → short localised messages (keys of pages/texts.py).
 _ERROR_TEXTS = {
-    "string_too_long": "err_too_long", "missing": "err_required", "country": "err_country",
-    "phone": "err_phone", "control_chars": "err_control", "literal_error": "err_choice",
+    "string_too_long": "err_too_long",
+    "missing": "err_required",
+    "country": "err_country",
+    "phone": "err_phone",
+    "control_chars": "err_control",
+    "literal_error": "err_choice",
 }
 
 
@@ -52,8 +61,9 @@ class Formatter:
         return format_datetime(value, format="medium", tzinfo=dt.UTC, locale=self.locale) + " UTC"
 
     def ago(self, ts: float, now: float) -> str:
-        return format_timedelta(dt.timedelta(seconds=ts - now), add_direction=True,
-                                threshold=1.1, locale=self.locale)
+        return format_timedelta(
+            dt.timedelta(seconds=ts - now), add_direction=True, threshold=1.1, locale=self.locale
+        )
 
     def money(self, amount: Any, currency: str | None) -> str:
         if amount is None or not currency:
@@ -72,9 +82,13 @@ class Formatter:
 
 def profile_form_values(customer: Any) -> dict[str, str]:
     """The current profile as flat form values."""
-    values = {"name": customer.name or "", "phone": customer.phone or "",
-              "company": customer.company or "", "locale": customer.locale or "",
-              "newsletter": "on" if customer.newsletter else ""}
+    values = {
+        "name": customer.name or "",
+        "phone": customer.phone or "",
+        "company": customer.company or "",
+        "locale": customer.locale or "",
+        "newsletter": "on" if customer.newsletter else "",
+    }
     for kind in ("billing", "shipping"):
         addr = getattr(customer, f"{kind}_address") or {}
         for f in ADDRESS_FIELDS:
@@ -82,13 +96,14 @@ def profile_form_values(customer: Any) -> dict[str, str]:
     return values
 
 
-def parse_profile_form(form: Any) -> tuple[ProfileChange | None, dict[str, str],
-                                           dict[str, str]]:
+def parse_profile_form(form: Any) -> tuple[ProfileChange | None, dict[str, str], dict[str, str]]:
     """(change or None, errors by input name as text keys, the posted values)."""
     values = {k: str(form.get(k, ""))[:1000] for k in profile_form_values_keys()}
     values["newsletter"] = "on" if form.get("newsletter") else ""
     data: dict[str, Any] = {
-        "name": values["name"], "phone": values["phone"], "company": values["company"],
+        "name": values["name"],
+        "phone": values["phone"],
+        "company": values["company"],
         "newsletter": bool(values["newsletter"]),
     }
     if values["locale"]:

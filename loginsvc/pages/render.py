@@ -42,8 +42,14 @@ def check_csrf_form() -> None:
 
 def render_page(template: str, status: int = 200, **context: Any) -> Response:
     loc = page_locale()
-    html = render_template(template, t=translator(loc), locale=loc, shop_name=settings().shop_name,
-                           csrf_token=csrf_token(), **context)
+    html = render_template(
+        template,
+        t=translator(loc),
+        locale=loc,
+        shop_name=settings().shop_name,
+        csrf_token=csrf_token(),
+        **context,
+    )
     resp = make_response(html, status)
     resp.headers["Content-Type"] = "text/html; charset=utf-8"
     resp.headers["Cache-Control"] = "no-store"

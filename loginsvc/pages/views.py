@@ -44,8 +44,11 @@ def index() -> Any:
 
 @bp.get("/login")
 def login_form() -> Any:
-    return render_page("pages/login.html", email=request.args.get("email", "")[:320],
-                       next=login.safe_next(request.args.get("next")) or "")
+    return render_page(
+        "pages/login.html",
+        email=request.args.get("email", "")[:320],
+        next=login.safe_next(request.args.get("next")) or "",
+    )
 
 
 @bp.post("/login")
@@ -54,15 +57,26 @@ def login_submit() -> Any:
     email = request.form.get("email", "")
     nxt = request.form.get("next") or None
     try:
-        login.request_login_link(email=email, next_url=nxt, locale=page_locale(),
-                                 ip=sessions.client_ip())
+        login.request_login_link(
+            email=email, next_url=nxt, locale=page_locale(), ip=sessions.client_ip()
+        )
     except ValueError:
-        return render_page("pages/login.html", status=422, email=email[:320], next=nxt or "",
-                           error="error_invalid_request")
+        return render_page(
+            "pages/login.html",
+            status=422,
+            email=email[:320],
+            next=nxt or "",
+            error="error_invalid_request",
+        )
     except ProblemError as err:
         if err.code in ("rate_limited", "accounts_disabled"):
-            resp = render_page("pages/login.html", status=err.status, email=email[:320],
-                               next=nxt or "", error="error_" + err.code)
+            resp = render_page(
+                "pages/login.html",
+                status=err.status,
+                email=email[:320],
+                next=nxt or "",
+                error="error_" + err.code,
+            )
             resp.headers.update(err.headers)
             return resp
         raise
@@ -72,8 +86,9 @@ def login_submit() -> Any:
 def _token_error_page(err: ProblemError, token: str | None) -> Any:
     # A genuine but used or expired link names its address: one press sends a new link.
     email = login_tokens().peek_email(token) if token else None
-    resp = render_page("pages/token_error.html", status=err.status, code=err.code,
-                       email=email or "")
+    resp = render_page(
+        "pages/token_error.html", status=err.status, code=err.code, email=email or ""
+    )
     resp.headers["Referrer-Policy"] = "no-referrer"
     return resp
 
@@ -127,6 +142,7 @@ def require_page_session() -> Any:
     """The signed-in shopper, or a redirect response to the sign-in page."""
     auth = sessions.current(required=False)
     if auth is None:
-        return None, redirect("/login?" + urlencode({"next": request.full_path.rstrip("?")}),
-                              code=302)
+        return None, redirect(
+            "/login?" + urlencode({"next": request.full_path.rstrip("?")}), code=302
+        )
     return auth, None

@@ -36,46 +36,62 @@ def _iso(value: dt.datetime | float | None) -> str | None:
 
 # -- export -------------------------------------------------------------------
 
+
 def export_for(customer: Customer, *, session_records: list[SessionRecord]) -> dict[str, Any]:
     """One JSON document with every personal datum held about this customer."""
     from ..api.serializers import customer_out
 
     orders = db.session.scalars(
-        select(Order).where(Order.customer_id == customer.id)
-        .order_by(Order.placed_at.desc(), Order.id.desc())).all()
+        select(Order)
+        .where(Order.customer_id == customer.id)
+        .order_by(Order.placed_at.desc(), Order.id.desc())
+    ).all()
     consent = db.session.scalars(
-        select(ConsentEvent).where(ConsentEvent.customer_id == customer.id)
-        .order_by(ConsentEvent.at.desc(), ConsentEvent.id.desc())).all()
+        select(ConsentEvent)
+        .where(ConsentEvent.customer_id == customer.id)
+        .order_by(ConsentEvent.at.desc(), ConsentEvent.id.desc())
+    ).all()
     profile = customer_out(customer)
-    profile.update({
-        "customer_number": customer.customer_number,
-        "country": customer.country,
-        "has_account": customer.has_account,
-        "account_created_at": _iso(customer.account_created_at),
-        "first_seen_at": _iso(customer.created_at),
-        "updated_at": _iso(customer.updated_at),
-        "last_order_at": _iso(customer.last_order_at),
-        "wordpress_user_id": customer.wp_user_id,
-        "notes_by_the_shop": customer.notes,
-    })
+    profile.update(
+        {
+            "customer_number": customer.customer_number,
+            "country": customer.country,
+            "has_account": customer.has_account,
+            "account_created_at": _iso(customer.account_created_at),
+            "first_seen_at": _iso(customer.created_at),
+            "updated_at": _iso(customer.updated_at),
+            "last_order_at": _iso(customer.last_order_at),
+            "wordpress_user_id": customer.wp_user_id,
+            "notes_by_the_shop": customer.notes,
+        }
+    )
     return {
         "exported_at": _iso(now()),
         "shop": settings().shop_name,
         "profile": profile,
         "orders": [{**order_out(o), "customer": o.customer_info} for o in orders],
         "wishlist": [item_out(i) for i in list_items(customer_id=customer.id)],
-        "sessions": [{
-            "id": r.id, "created_at": _iso(r.created_at), "last_seen_at": _iso(r.last_seen),
-            "signed_in_at": _iso(r.auth_at), "method": r.method,
-            "user_agent": r.user_agent, "device": describe_user_agent(r.user_agent),
-            "ip": r.ip,
-        } for r in session_records],
+        "sessions": [
+            {
+                "id": r.id,
+                "created_at": _iso(r.created_at),
+                "last_seen_at": _iso(r.last_seen),
+                "signed_in_at": _iso(r.auth_at),
+                "method": r.method,
+                "user_agent": r.user_agent,
+                "device": describe_user_agent(r.user_agent),
+                "ip": r.ip,
+            }
+            for r in session_records
+        ],
         "newsletter_consent": [
-            {"newsletter": e.newsletter, "source": e.source, "at": _iso(e.at)} for e in consent],
+            {"newsletter": e.newsletter, "source": e.source, "at": _iso(e.at)} for e in consent
+        ],
     }
 
 
 # -- deletion -----------------------------------------------------------------
+
 
 def is_fresh(record: SessionRecord) -> bool:
     """Signed in (the address proven) recently enough to do something irreversible."""
@@ -85,9 +101,12 @@ def is_fresh(record: SessionRecord) -> bool:
 def require_fresh(record: SessionRecord) -> None:
     if not is_fresh(record):
         minutes = settings().reauth_seconds // 60
-        raise ProblemError(403, "reauth_required",
-                           f"Deleting the account needs a sign-in from the last {minutes} "
-                           "minutes. Sign in again with a new link, then retry.")
+        raise ProblemError(
+            403,
+            "reauth_required",
+            f"Deleting the account needs a sign-in from the last {minutes} "
+            "minutes. Sign in again with a new link, then retry.",
+        )
 
 
 def delete_customer_data(customer_id: int, *, by: str) -> str | None:
@@ -106,10 +125,18 @@ def delete_customer_data(customer_id: int, *, by: str) -> str | None:
         sess.rollback()
         return None
     email = customer.email
-    sess.execute(update(Order).where(Order.customer_id == customer_id).values(
-        customer_id=None, customer_info=None, billing_address=None, shipping_address=None,
-        # Unknown webhook fields may name the person too.
-        extra=None))
+    sess.execute(
+        update(Order)
+        .where(Order.customer_id == customer_id)
+        .values(
+            customer_id=None,
+            customer_info=None,
+            billing_address=None,
+            shipping_address=None,
+            # Unknown webhook fields may name the person too.
+            extra=None,
+        )
+    )
     # The foreign keys cascade on PostgreSQL and SQLite alike; spelled out so the
     # rows go even where the constraint was created without ON DELETE.
     for model in (WishlistItem, ConsentEvent, CustomerGroup):
@@ -118,10 +145,8 @@ def delete_customer_data(customer_id: int, *, by: str) -> str | None:
     # A link sent before the address had an account names no customer, so the
     # missing row alone would not stop it: remember the deletion (by hash only)
     # for as long as such a link can live. Before the commit: Redis down → nothing done.
-    store().mark_address_deleted(customer.email_norm, at=now(),
-                                 ttl=settings().login_link_max_age)
-    revocations.remember(sess, customer.email_norm, at=now(),
-                         ttl=settings().login_link_max_age)
+    store().mark_address_deleted(customer.email_norm, at=now(), ttl=settings().login_link_max_age)
+    revocations.remember(sess, customer.email_norm, at=now(), ttl=settings().login_link_max_age)
     sess.commit()
     sessions.end_all(customer_id)
     try:

@@ -36,8 +36,9 @@ def create_api_key(*, name: str, scope: str = "admin") -> str:
 
 
 def revoke_api_key(*, name: str) -> bool:
-    row = db.session.scalars(select(ApiKey).where(ApiKey.name == name,
-                                                  ApiKey.revoked_at.is_(None))).first()
+    row = db.session.scalars(
+        select(ApiKey).where(ApiKey.name == name, ApiKey.revoked_at.is_(None))
+    ).first()
     if row is None:
         return False
     row.revoked_at = utcnow()

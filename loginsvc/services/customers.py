@@ -23,8 +23,9 @@ def fold(text: str | None) -> str:
 
 def refresh_search_text(customer: Customer) -> None:
     customer.search_text = " ".join(
-        fold(p) for p in (customer.email, customer.name, customer.company,
-                          customer.customer_number) if p
+        fold(p)
+        for p in (customer.email, customer.name, customer.company, customer.customer_number)
+        if p
     )
 
 
@@ -39,15 +40,17 @@ def find_by_email(
     session: Session, email_norm: str, *, for_update: bool = False
 ) -> Customer | None:
     # Groups load only when read: the login path never needs them.
-    stmt = select(Customer).where(Customer.email_norm == email_norm).options(
-        lazyload(Customer.groups))
+    stmt = (
+        select(Customer).where(Customer.email_norm == email_norm).options(lazyload(Customer.groups))
+    )
     if for_update and session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     return session.scalars(stmt).first()
 
 
-def get_or_create(session: Session, *, email: str, email_norm: str,
-                  defaults: dict[str, Any] | None = None) -> tuple[Customer, bool]:
+def get_or_create(
+    session: Session, *, email: str, email_norm: str, defaults: dict[str, Any] | None = None
+) -> tuple[Customer, bool]:
     """The customer row for an address, created if missing; (customer, created).
 
     Concurrent callers for one new address get one row: the unique index on
@@ -59,15 +62,26 @@ def get_or_create(session: Session, *, email: str, email_norm: str,
         return existing, False
     now = utcnow()
     values: dict[str, Any] = {
-        "email": email, "email_norm": email_norm, "newsletter": False, "status": "active",
-        "has_account": False, "order_count": 0, "total_spent": 0, "totals": {},
-        "search_text": fold(email), "created_at": now, "updated_at": now,
+        "email": email,
+        "email_norm": email_norm,
+        "newsletter": False,
+        "status": "active",
+        "has_account": False,
+        "order_count": 0,
+        "total_spent": 0,
+        "totals": {},
+        "search_text": fold(email),
+        "created_at": now,
+        "updated_at": now,
     }
     values.update(defaults or {})
     dialect = session.get_bind().dialect.name
     ins = pg_insert(Customer) if dialect == "postgresql" else sqlite_insert(Customer)
-    stmt = ins.values(**values).on_conflict_do_nothing(index_elements=["email_norm"]).returning(
-        Customer.id)
+    stmt = (
+        ins.values(**values)
+        .on_conflict_do_nothing(index_elements=["email_norm"])
+        .returning(Customer.id)
+    )
     new_id = session.execute(stmt).scalar()
     customer = find_by_email(session, email_norm, for_update=True)
     assert customer is not None

@@ -35,7 +35,7 @@ _SYSTEMS = (
 
 
 def describe_user_agent(ua: str) -> str:
-    """"Firefox on Windows"; "Unknown device" when nothing is recognised."""
+    """ "Firefox on Windows"; "Unknown device" when nothing is recognised."""
     browser = next((name for name, rx in _BROWSERS if rx.search(ua)), None)
     system = next((name for name, rx in _SYSTEMS if rx.search(ua)), None)
     if browser and system:
@@ -64,21 +64,24 @@ def list_devices(*, customer_id: int) -> list[SessionRecord]:
     return store().list_sessions(customer_id)
 
 
-def page_devices(*, customer_id: int, limit: int, cursor: str | None
-                 ) -> tuple[list[SessionRecord], str | None]:
+def page_devices(
+    *, customer_id: int, limit: int, cursor: str | None
+) -> tuple[list[SessionRecord], str | None]:
     """Newest first, keyset-paginated on (created_at, id) like every list (CONTRACT §2).
 
     Sessions live in Redis, a handful per person, so the page is cut in memory.
     """
     after = decode_cursor(cursor, arity=2)
-    records = sorted(list_devices(customer_id=customer_id),
-                     key=lambda r: (r.created_at, r.id), reverse=True)
+    records = sorted(
+        list_devices(customer_id=customer_id), key=lambda r: (r.created_at, r.id), reverse=True
+    )
     if after is not None:
         at, last_id = after
-        if not isinstance(at, int | float) or isinstance(at, bool) or not isinstance(last_id,
-                                                                                      str):
-            raise InvalidRequest("The cursor is not valid.",
-                                 [{"field": "cursor", "message": "not a cursor from this API"}])
+        if not isinstance(at, int | float) or isinstance(at, bool) or not isinstance(last_id, str):
+            raise InvalidRequest(
+                "The cursor is not valid.",
+                [{"field": "cursor", "message": "not a cursor from this API"}],
+            )
         records = [r for r in records if (r.created_at, r.id) < (at, last_id)]
     page = records[:limit]
     more = len(records) > limit

@@ -27,6 +27,7 @@ log = logging.getLogger("loginsvc.login")
 
 # -- redirects --------------------------------------------------------------
 
+
 def safe_next(next_url: str | None) -> str | None:
     """`next` kept only when it is same-origin or an allowed origin; else dropped."""
     if not next_url or not isinstance(next_url, str) or len(next_url) > 2048:
@@ -46,14 +47,18 @@ def safe_next(next_url: str | None) -> str | None:
 
 # -- issuing ------------------------------------------------------------------
 
-def request_login_link(*, email: str, next_url: str | None, locale: str | None,
-                       ip: str) -> None:
+
+def request_login_link(*, email: str, next_url: str | None, locale: str | None, ip: str) -> None:
     """Queue a login link. Same answer for every valid address (no enumeration)."""
     s = settings()
     allowed, retry_after = store().hit("login-ip", ip, limit=s.ip_limit, window=s.ip_window)
     if not allowed:
-        raise ProblemError(429, "rate_limited", "Too many requests; try again later.",
-                           headers={"Retry-After": str(retry_after)})
+        raise ProblemError(
+            429,
+            "rate_limited",
+            "Too many requests; try again later.",
+            headers={"Retry-After": str(retry_after)},
+        )
     if account_mode() == "disabled":
         raise ProblemError(403, "accounts_disabled", "Customer accounts are turned off.")
     address = parse_email(email, check_deliverability=s.check_deliverability)
@@ -64,8 +69,12 @@ def request_login_link(*, email: str, next_url: str | None, locale: str | None,
         return
     # Everything that depends on whether the address is known happens in the
     # worker, so the answer takes the same time for every address.
-    mailer.enqueue("loginsvc.jobs.send_login_link", email=address.display,
-                   next_url=safe_next(next_url), locale=pick_locale(locale))
+    mailer.enqueue(
+        "loginsvc.jobs.send_login_link",
+        email=address.display,
+        next_url=safe_next(next_url),
+        locale=pick_locale(locale),
+    )
     metrics.login_links_requested.inc()
 
 
@@ -73,8 +82,9 @@ def link_for(token: str) -> str:
     return f"{settings().public_url}/login/verify?{urlencode({'token': token})}"
 
 
-def send_login_link_now(*, email: str, next_url: str | None, locale: str | None,
-                        template: str = "login_link") -> None:
+def send_login_link_now(
+    *, email: str, next_url: str | None, locale: str | None, template: str = "login_link"
+) -> None:
     """Worker side: decide, sign and send. Blocked or disabled addresses get nothing."""
     address = parse_email(email)
     customer = customers_svc.find_by_email(db.session, address.norm)
@@ -86,15 +96,22 @@ def send_login_link_now(*, email: str, next_url: str | None, locale: str | None,
     token, _ = login_tokens().issue(
         email=customer.email if customer else address.display,
         customer_id=customer.id if customer is not None and customer.has_account else None,
-        now=now(), next_url=next_url, locale=locale)
+        now=now(),
+        next_url=next_url,
+        locale=locale,
+    )
     metrics.login_links_issued.inc()
     loc = pick_locale(locale, customer.locale if customer else None)
     to = customer.email if customer else address.display
-    subject, text, html = mailer.render(template, loc, {
-        "link": link_for(token),
-        "name": (customer.name if customer else None) or "",
-        "valid_for": _validity(settings().login_link_max_age, loc),
-    })
+    subject, text, html = mailer.render(
+        template,
+        loc,
+        {
+            "link": link_for(token),
+            "name": (customer.name if customer else None) or "",
+            "valid_for": _validity(settings().login_link_max_age, loc),
+        },
+    )
     # End the read transaction before the slow part (SQLite: never hold a lock over SMTP).
     db.session.rollback()
     mailer.deliver(to=to, subject=subject, text=text, html=html)
@@ -104,7 +121,7 @@ def send_login_link_now(*, email: str, next_url: str | None, locale: str | None,
 
 
 def _validity(seconds: int, locale: str) -> str:
-    """"2 weeks", "1 hour": LOGIN_LINK_MAX_AGE in words (whole days said "0 days" for an hour)."""
+    """ "2 weeks", "1 hour": LOGIN_LINK_MAX_AGE in words (whole days said "0 days" for an hour)."""
     return format_timedelta(dt.timedelta(seconds=seconds), locale=locale, format="long")
 
 
@@ -114,6 +131,7 @@ def _mask(email: str) -> str:
 
 
 # -- verifying ----------------------------------------------------------------
+
 
 @dataclass
 class SignIn:
@@ -155,14 +173,17 @@ def _check_customer(tok: LoginToken) -> Customer | None:
     ):
         raise ProblemError(410, "token_revoked", "This login link no longer works.")
     if customer is not None:
-        if customer.links_valid_after is not None and \
-                tok.issued_at <= customer.links_valid_after.timestamp():
+        if (
+            customer.links_valid_after is not None
+            and tok.issued_at <= customer.links_valid_after.timestamp()
+        ):
             raise ProblemError(410, "token_revoked", "This login link no longer works.")
         if customer.status == "blocked":
             raise ProblemError(403, "account_blocked", "This account is blocked.")
         if customer.has_account and customer.status == "pending":
-            raise ProblemError(403, "account_pending",
-                               "This account is waiting for the shop's approval.")
+            raise ProblemError(
+                403, "account_pending", "This account is waiting for the shop's approval."
+            )
     if (customer is None or not customer.has_account) and account_mode() == "disabled":
         raise ProblemError(403, "accounts_disabled", "Customer accounts are turned off.")
     return customer
@@ -189,14 +210,21 @@ def verify_and_sign_in(token: str) -> SignIn:
         from .notifications import notify_pending_registration
 
         notify_pending_registration(customer)
-        raise ProblemError(403, "account_pending",
-                           "Your account is waiting for the shop's approval; "
-                           "we will e-mail you when it is ready.")
+        raise ProblemError(
+            403,
+            "account_pending",
+            "Your account is waiting for the shop's approval; we will e-mail you when it is ready.",
+        )
     session_token, record = sessions.start_session(customer_id=customer.id, method="link")
-    expires_at = dt.datetime.fromtimestamp(record.created_at + settings().session_idle_days
-                                           * 86400, dt.UTC)
-    return SignIn(customer=customer, session_token=session_token, expires_at=expires_at,
-                  next_url=safe_next(tok.next_url))
+    expires_at = dt.datetime.fromtimestamp(
+        record.created_at + settings().session_idle_days * 86400, dt.UTC
+    )
+    return SignIn(
+        customer=customer,
+        session_token=session_token,
+        expires_at=expires_at,
+        next_url=safe_next(tok.next_url),
+    )
 
 
 def _consume(tok: LoginToken, expires: float) -> Customer:
@@ -211,8 +239,9 @@ def _consume(tok: LoginToken, expires: float) -> Customer:
         raise ProblemError(410, "token_used", "This login link was already used.") from None
     customer = _check_customer(tok)  # re-check inside the transaction
     if customer is None or not customer.has_account:
-        customer, _ = customers_svc.get_or_create(sess, email=tok.email,
-                                                  email_norm=tok.email.lower())
+        customer, _ = customers_svc.get_or_create(
+            sess, email=tok.email, email_norm=tok.email.lower()
+        )
         customers_svc.open_account(customer, mode=account_mode())
         if tok.locale and not customer.locale:
             customer.locale = tok.locale

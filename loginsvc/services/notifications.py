@@ -10,13 +10,16 @@ from ..runtime import settings
 def _admin(template: str, context: dict[str, object]) -> None:
     to = settings().admin_email
     if to:
-        mailer.enqueue("loginsvc.jobs.send_template", to=to, template=template, locale="en",
-                       context=context)
+        mailer.enqueue(
+            "loginsvc.jobs.send_template", to=to, template=template, locale="en", context=context
+        )
 
 
 def notify_pending_registration(customer: Customer) -> None:
-    _admin("admin_pending", {"email": customer.email, "customer_id": customer.id,
-                             "name": customer.name or ""})
+    _admin(
+        "admin_pending",
+        {"email": customer.email, "customer_id": customer.id, "name": customer.name or ""},
+    )
 
 
 def notify_account_deleted(*, customer_id: int, email: str, by: str) -> None:
@@ -24,15 +27,30 @@ def notify_account_deleted(*, customer_id: int, email: str, by: str) -> None:
 
 
 def send_welcome(customer: Customer, *, locale: str | None) -> None:
-    mailer.enqueue("loginsvc.jobs.send_login_link", email=customer.email, next_url=None,
-                   locale=locale or customer.locale, template="welcome")
+    mailer.enqueue(
+        "loginsvc.jobs.send_login_link",
+        email=customer.email,
+        next_url=None,
+        locale=locale or customer.locale,
+        template="welcome",
+    )
 
 
 def send_approved(customer: Customer) -> None:
-    mailer.enqueue("loginsvc.jobs.send_login_link", email=customer.email, next_url=None,
-                   locale=customer.locale, template="approved")
+    mailer.enqueue(
+        "loginsvc.jobs.send_login_link",
+        email=customer.email,
+        next_url=None,
+        locale=customer.locale,
+        template="approved",
+    )
 
 
 def send_invite(customer: Customer) -> None:
-    mailer.enqueue("loginsvc.jobs.send_login_link", email=customer.email, next_url=None,
-                   locale=customer.locale, template="invite")
+    mailer.enqueue(
+        "loginsvc.jobs.send_login_link",
+        email=customer.email,
+        next_url=None,
+        locale=customer.locale,
+        template="invite",
+    )

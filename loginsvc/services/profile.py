@@ -31,8 +31,17 @@ from .iso_codes import COUNTRIES
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PHONE = re.compile(r"^\+?[0-9 ()./\-]{3,50}$")
 
-ADDRESS_FIELDS = ("name", "company", "line1", "line2", "city", "postal_code", "region",
-                  "country", "phone")
+ADDRESS_FIELDS = (
+    "name",
+    "company",
+    "line1",
+    "line2",
+    "city",
+    "postal_code",
+    "region",
+    "country",
+    "phone",
+)
 
 
 def _clean(value: Any) -> Any:
@@ -50,8 +59,9 @@ def _country(value: str | None) -> str | None:
         return None
     code = value.upper()
     if code not in COUNTRIES:
-        raise PydanticCustomError("country",
-                                  "Use a two-letter ISO 3166-1 country code such as DE or ES.")
+        raise PydanticCustomError(
+            "country", "Use a two-letter ISO 3166-1 country code such as DE or ES."
+        )
     return code
 
 
@@ -61,16 +71,23 @@ def _phone(value: str | None) -> str | None:
     return value
 
 
-Text200 = Annotated[Annotated[str, StringConstraints(max_length=200)] | None,
-                    BeforeValidator(_clean)]
-Text100 = Annotated[Annotated[str, StringConstraints(max_length=100)] | None,
-                    BeforeValidator(_clean)]
-Text20 = Annotated[Annotated[str, StringConstraints(max_length=20)] | None,
-                   BeforeValidator(_clean)]
-Phone = Annotated[Annotated[str, StringConstraints(max_length=50)] | None,
-                  BeforeValidator(_clean), AfterValidator(_phone)]
-Country = Annotated[Annotated[str, StringConstraints(max_length=64)] | None,
-                    BeforeValidator(_clean), AfterValidator(_country)]
+Text200 = Annotated[
+    Annotated[str, StringConstraints(max_length=200)] | None, BeforeValidator(_clean)
+]
+Text100 = Annotated[
+    Annotated[str, StringConstraints(max_length=100)] | None, BeforeValidator(_clean)
+]
+Text20 = Annotated[Annotated[str, StringConstraints(max_length=20)] | None, BeforeValidator(_clean)]
+Phone = Annotated[
+    Annotated[str, StringConstraints(max_length=50)] | None,
+    BeforeValidator(_clean),
+    AfterValidator(_phone),
+]
+Country = Annotated[
+    Annotated[str, StringConstraints(max_length=64)] | None,
+    BeforeValidator(_clean),
+    AfterValidator(_country),
+]
 
 
 class AddressIn(BaseModel):
@@ -120,7 +137,8 @@ class ProfileChange(BaseModel):
     phone: Phone = None
     company: Text200 = None
     locale: Literal["en", "es", "fr", "pl", "de"] | None = Field(
-        default=None, description="en, es, fr, pl or de")
+        default=None, description="en, es, fr, pl or de"
+    )
     newsletter: bool | None = Field(default=None, description="true or false")
     addresses: AddressesIn | None = None
     # Accepted by the schema only to refuse it with a clear reason.
@@ -132,7 +150,8 @@ class ProfileChange(BaseModel):
         raise PydanticCustomError(
             "email_not_editable",
             "The e-mail address cannot be changed here: it is the address you sign in with. "
-            "Contact the shop to change it.")
+            "Contact the shop to change it.",
+        )
 
     @field_validator("newsletter")
     @classmethod
@@ -148,18 +167,25 @@ def update_profile(customer: Customer, change: ProfileChange) -> Customer:
     for name in ("name", "phone", "company", "locale"):
         if name in given:
             setattr(customer, name, getattr(change, name))
-    if "newsletter" in given and change.newsletter is not None \
-            and change.newsletter != customer.newsletter:
+    if (
+        "newsletter" in given
+        and change.newsletter is not None
+        and change.newsletter != customer.newsletter
+    ):
         customer.newsletter = change.newsletter
-        db.session.add(ConsentEvent(customer_id=customer.id, newsletter=change.newsletter,
-                                    source="profile"))
+        db.session.add(
+            ConsentEvent(customer_id=customer.id, newsletter=change.newsletter, source="profile")
+        )
     if "addresses" in given and change.addresses is not None:
         addrs = change.addresses
         for kind in ("billing", "shipping"):
             if kind in addrs.model_fields_set:
                 value = getattr(addrs, kind)
-                data = None if value is None else {
-                    k: v for k, v in value.model_dump().items() if v is not None}
+                data = (
+                    None
+                    if value is None
+                    else {k: v for k, v in value.model_dump().items() if v is not None}
+                )
                 setattr(customer, f"{kind}_address", data)
     customer.country = customers_svc.country_of(customer)
     customers_svc.refresh_search_text(customer)

@@ -21,8 +21,7 @@ def remember(sess: Session, email_norm: str, *, at: float, ttl: int) -> None:
     sess.execute(delete(AddressRevocation).where(AddressRevocation.expires_at < when))
     row = sess.get(AddressRevocation, _hash(email_norm))
     if row is None:
-        row = AddressRevocation(email_hash=_hash(email_norm), revoked_at=when,
-                                expires_at=when)
+        row = AddressRevocation(email_hash=_hash(email_norm), revoked_at=when, expires_at=when)
         sess.add(row)
     row.revoked_at = when
     row.expires_at = when + dt.timedelta(seconds=ttl)

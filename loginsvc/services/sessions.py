@@ -48,8 +48,13 @@ def start_session(*, customer_id: int, method: str) -> tuple[str, SessionRecord]
     token = secrets.token_urlsafe(32)
     t = now()
     record = SessionRecord(
-        id=secrets.token_hex(8), customer_id=customer_id, created_at=t, last_seen=t, auth_at=t,
-        user_agent=(request.headers.get("User-Agent") or "")[:300], ip=client_ip(),
+        id=secrets.token_hex(8),
+        customer_id=customer_id,
+        created_at=t,
+        last_seen=t,
+        auth_at=t,
+        user_agent=(request.headers.get("User-Agent") or "")[:300],
+        ip=client_ip(),
         method=method,
     )
     store().create_session(token, record, ttl=_ttl())
@@ -104,8 +109,9 @@ def check_origin() -> None:
         referer = request.headers.get("Referer")
         origin = _origin(referer) if referer else None
     if not origin or origin.rstrip("/").lower() not in allowed_origins():
-        raise ProblemError(403, "csrf_failed",
-                           "This request did not come from the shop's own pages.")
+        raise ProblemError(
+            403, "csrf_failed", "This request did not come from the shop's own pages."
+        )
 
 
 def current(*, required: bool = True) -> Authenticated | None:
@@ -155,8 +161,9 @@ def is_current(record: SessionRecord) -> bool:
 
 def set_cookie(response: Response, token: str) -> None:
     secure = settings().public_url.startswith("https://")
-    response.set_cookie(COOKIE, token, max_age=_ttl(), httponly=True, samesite="Lax",
-                        secure=secure, path="/")
+    response.set_cookie(
+        COOKIE, token, max_age=_ttl(), httponly=True, samesite="Lax", secure=secure, path="/"
+    )
 
 
 def clear_cookie(response: Response) -> None:

@@ -29,7 +29,7 @@ def _key(secret: str) -> bytes | None:
     if not secret.startswith("whsec_"):
         return None
     try:
-        return base64.b64decode(secret[len("whsec_"):], validate=True)
+        return base64.b64decode(secret[len("whsec_") :], validate=True)
     except (binascii.Error, ValueError):
         return None
 
@@ -43,21 +43,32 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(mac).decode()
 
 
-def verify(secrets: Sequence[str], *, msg_id: str | None, timestamp: str | None,
-           signature: str | None, body: bytes, at: float) -> None:
+def verify(
+    secrets: Sequence[str],
+    *,
+    msg_id: str | None,
+    timestamp: str | None,
+    signature: str | None,
+    body: bytes,
+    at: float,
+) -> None:
     """Raise 401 invalid_signature / stale_timestamp; return when one secret matches."""
     if not secrets:
         raise ProblemError(401, "invalid_signature", "Signed calls are not configured here.")
     if not msg_id or not timestamp or not signature or len(msg_id) > 256:
-        raise ProblemError(401, "invalid_signature",
-                           "webhook-id, webhook-timestamp and webhook-signature are required.")
+        raise ProblemError(
+            401,
+            "invalid_signature",
+            "webhook-id, webhook-timestamp and webhook-signature are required.",
+        )
     try:
         ts = int(timestamp)
     except ValueError:
         raise ProblemError(401, "invalid_signature", "webhook-timestamp is not a number.") from None
     if abs(at - ts) > TOLERANCE:
-        raise ProblemError(401, "stale_timestamp",
-                           "webhook-timestamp is more than 300 seconds off.")
+        raise ProblemError(
+            401, "stale_timestamp", "webhook-timestamp is more than 300 seconds off."
+        )
     signed = f"{msg_id}.{ts}.".encode() + body
     given = []
     for part in signature.split():
@@ -78,9 +89,9 @@ def verify(secrets: Sequence[str], *, msg_id: str | None, timestamp: str | None,
     raise ProblemError(401, "invalid_signature", "The signature does not match.")
 
 
-def signed_endpoint(*, secrets: Callable[[], Sequence[str]], scope: str,
-                    replay_ttl: int
-                    ) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
+def signed_endpoint(
+    *, secrets: Callable[[], Sequence[str]], scope: str, replay_ttl: int
+) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
     """Verify the signature, then answer a repeated webhook-id with the first answer.
 
     Only successful (2xx) answers are remembered; a rejected or failed call
@@ -92,26 +103,42 @@ def signed_endpoint(*, secrets: Callable[[], Sequence[str]], scope: str,
         def wrapper(*args: Any, **kwargs: Any) -> Response:
             body = request.get_data(cache=True)
             msg_id = request.headers.get("webhook-id")
-            verify(secrets(), msg_id=msg_id, timestamp=request.headers.get("webhook-timestamp"),
-                   signature=request.headers.get("webhook-signature"), body=body, at=now())
+            verify(
+                secrets(),
+                msg_id=msg_id,
+                timestamp=request.headers.get("webhook-timestamp"),
+                signature=request.headers.get("webhook-signature"),
+                body=body,
+                at=now(),
+            )
             assert msg_id is not None
             st = store()
             if not st.claim_delivery(scope, msg_id, ttl=replay_ttl):
                 previous = st.delivery_answer(scope, msg_id)
                 if isinstance(previous, dict):
                     return _replay(previous)
-                raise ProblemError(409, "conflict",
-                                   "This delivery is being processed; retry shortly.",
-                                   headers={"Retry-After": "1"})
+                raise ProblemError(
+                    409,
+                    "conflict",
+                    "This delivery is being processed; retry shortly.",
+                    headers={"Retry-After": "1"},
+                )
             try:
                 resp = view(*args, **kwargs)
             except BaseException:
                 st.release_delivery(scope, msg_id)
                 raise
             if 200 <= resp.status_code < 300:
-                st.save_delivery_answer(scope, msg_id, {
-                    "status": resp.status_code, "body": resp.get_data(as_text=True),
-                    "mimetype": resp.mimetype}, ttl=replay_ttl)
+                st.save_delivery_answer(
+                    scope,
+                    msg_id,
+                    {
+                        "status": resp.status_code,
+                        "body": resp.get_data(as_text=True),
+                        "mimetype": resp.mimetype,
+                    },
+                    ttl=replay_ttl,
+                )
             else:
                 st.release_delivery(scope, msg_id)
             return resp
