@@ -8,6 +8,7 @@ from ..runtime import settings
 
 
 def _admin(template: str, context: dict[str, object]) -> None:
+    # The shop owner's notices exist in English only (templates/email/en/admin_*).
     to = settings().admin_email
     if to:
         mailer.enqueue(
