@@ -8,6 +8,7 @@ the real sink refusing mail, and a real RQ worker process killed mid-send.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -290,8 +291,11 @@ def _worker_process(app: Any, smtp_port: int, tmp: Path) -> subprocess.Popen[byt
                REDIS_PREFIX=s.redis_prefix, SECRET_KEYS=",".join(s.secret_keys),
                PUBLIC_URL=s.public_url, MAIL_SERVER="127.0.0.1", MAIL_PORT=str(smtp_port),
                LOGINSVC_INSTANCE=str(tmp / "worker-instance"), LOG_JSON="true")
+    # A session of its own: RQ's scheduler runs in a child process, and killing the
+    # worker alone would leave that child behind.
     return subprocess.Popen([sys.executable, "-m", "loginsvc.cli", "worker"], env=env,
-                            cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
 
 
 @pytest.mark.slow
@@ -323,4 +327,6 @@ def test_worker_killed_mid_send_sends_the_mail_after_restart(make_app, tmp_path)
             if proc.poll() is None:
                 proc.terminate()
                 proc.wait(10)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # the scheduler child, if it outlived it
         smtp.stop()
