@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..services import login, sessions
 from ..services.emails import parse_email
-from .serializers import CustomerOut, customer_out
+from .serializers import CustomerOut, customer_out, iso
 from .spec import endpoint
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
@@ -90,7 +90,7 @@ def verify(body: VerifyIn) -> Any:
     resp = jsonify(
         customer=customer_out(result.customer),
         session_token=result.session_token,
-        expires_at=result.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        expires_at=iso(result.expires_at),
     )
     sessions.set_cookie(resp, result.session_token)
     return resp

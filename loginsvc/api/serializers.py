@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel
 
 from ..models import Customer
 from ..money import format_amount
-
-
-def iso(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+from ..timefmt import rfc3339 as iso
 
 
 class Total(BaseModel):

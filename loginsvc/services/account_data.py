@@ -7,7 +7,6 @@ left on them. Everything else personal is deleted.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from typing import Any
 
@@ -18,20 +17,13 @@ from ..extensions import db
 from ..models import ConsentEvent, Customer, CustomerGroup, Order, WishlistItem
 from ..runtime import now, settings, store
 from ..store import SessionRecord
+from ..timefmt import rfc3339 as _iso
 from . import notifications, revocations, sessions
 from .devices import describe_user_agent
 from .orders import order_out
 from .wishlist import item_out, list_items
 
 log = logging.getLogger("loginsvc.account")
-
-
-def _iso(value: dt.datetime | float | None) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, float | int):
-        value = dt.datetime.fromtimestamp(value, dt.UTC)
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # -- export -------------------------------------------------------------------

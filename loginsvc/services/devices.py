@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Any
 
@@ -10,6 +9,7 @@ from ..errors import InvalidRequest, ProblemError
 from ..pagination import decode_cursor, encode_cursor
 from ..runtime import store
 from ..store import SessionRecord
+from ..timefmt import rfc3339 as _iso
 from . import sessions
 
 # Order matters: many browsers claim to be Safari and Chrome as well.
@@ -41,10 +41,6 @@ def describe_user_agent(ua: str) -> str:
     if browser and system:
         return f"{browser} on {system}"
     return browser or system or "Unknown device"
-
-
-def _iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def session_out(record: SessionRecord) -> dict[str, Any]:

@@ -16,10 +16,7 @@ from ..extensions import db
 from ..models import Order
 from ..money import format_amount
 from ..pagination import decode_cursor, encode_cursor
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+from ..timefmt import rfc3339 as _iso
 
 
 def order_out(o: Order, *, with_items: bool = True) -> dict[str, Any]:
