@@ -141,17 +141,19 @@ class SignIn:
     next_url: str | None
 
 
-def check_token(token: str, *, durable_check: bool = True) -> LoginToken:
-    """Parse and check a token without consuming it (for the GET page)."""
+def _parse(token: str) -> LoginToken:
     try:
-        tok = login_tokens().parse(token, now=now())
+        return login_tokens().parse(token, now=now())
     except TokenExpired:
         raise ProblemError(410, "token_expired", "This login link has expired.") from None
     except TokenInvalid:
         raise ProblemError(400, "invalid_token", "This is not a valid login link.") from None
-    if store().token_used(tok.jti) or (
-        durable_check and db.session.get(UsedToken, tok.jti) is not None
-    ):
+
+
+def check_token(token: str) -> LoginToken:
+    """Parse and check a token without consuming it (for the GET page)."""
+    tok = _parse(token)
+    if store().token_used(tok.jti) or db.session.get(UsedToken, tok.jti) is not None:
         raise ProblemError(410, "token_used", "This login link was already used.")
     _check_customer(tok)
     db.session.rollback()
@@ -192,14 +194,19 @@ def _check_customer(tok: LoginToken) -> Customer | None:
 @metrics.counted_verification
 def verify_and_sign_in(token: str) -> SignIn:
     """Consume a token exactly once and start a session."""
-    # The durable mark is checked by the insert in _consume, not by a read here.
-    tok = check_token(token, durable_check=False)
+    tok = _parse(token)
     expires = tok.expires_at(settings().login_link_max_age)
+    # The atomic mark answers "used before?"; the durable mark is checked by the
+    # insert in _consume and the customer inside its transaction, so nothing is read twice.
     if not store().mark_token_used(tok.jti, expires_at=expires):
         raise ProblemError(410, "token_used", "This login link was already used.")
     try:
         customer = _consume(tok, expires)
-    except ProblemError:
+    except ProblemError as err:
+        db.session.rollback()
+        if err.code != "token_used":
+            # Refused (blocked, revoked, pending, disabled): the link is not spent by it.
+            store().unmark_token_used(tok.jti)
         raise
     except Exception:
         # Nothing half-done: the link stays usable when the database failed.
@@ -237,7 +244,7 @@ def _consume(tok: LoginToken, expires: float) -> Customer:
         # Redis lost its data, the database still remembers: used is used.
         sess.rollback()
         raise ProblemError(410, "token_used", "This login link was already used.") from None
-    customer = _check_customer(tok)  # re-check inside the transaction
+    customer = _check_customer(tok)  # inside the transaction that marks the token
     if customer is None or not customer.has_account:
         customer, _ = customers_svc.get_or_create(
             sess, email=tok.email, email_norm=tok.email.lower()

@@ -253,3 +253,25 @@ def test_trusted_proxy_client_address_drives_the_ip_limit(make_app, mailbox):
     r = client.post("/api/v1/auth/login-link", json={"email": "p@example.com"},
                     headers={"X-Forwarded-For": "203.0.113.1"})
     assert r.status_code == 429 and r.get_json()["code"] == "rate_limited"
+
+
+def test_refused_link_is_not_spent(client, mailbox, app):
+    """A link refused for a blocked customer works once the block is lifted."""
+    sign_in(client, mailbox, "q@example.com")
+    mail = _request_link(client, mailbox, "q@example.com")
+
+    def set_status(status: str) -> None:
+        with app.app_context():
+            from loginsvc.extensions import db
+            from loginsvc.services.customers import find_by_email
+
+            find_by_email(db.session, "q@example.com").status = status
+            db.session.commit()
+
+    set_status("blocked")
+    r = client.post("/api/v1/auth/verify", json={"token": mail.token})
+    assert r.status_code == 403 and r.get_json()["code"] == "account_blocked"
+    set_status("active")
+    assert client.post("/api/v1/auth/verify", json={"token": mail.token}).status_code == 200
+    r = client.post("/api/v1/auth/verify", json={"token": mail.token})
+    assert r.status_code == 410 and r.get_json()["code"] == "token_used"
