@@ -37,7 +37,7 @@ class SlowSink:
 
 
 def main() -> int:
-    from loginsvc.tokens import LoginTokens
+    from loginsvc.auth.tokens import LoginTokens
 
     sink = SlowSink()
     smtp = Controller(sink, hostname="127.0.0.1", port=free_port())

@@ -22,7 +22,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from loginsvc.services.customers import fold  # noqa: E402
+from loginsvc.customers.service import fold  # noqa: E402
 
 FIRST = ["Ana", "José", "Zoë", "Chloé", "Lukas", "Zofia", "Émile", "Marta", "Jürgen", "Noah",
          "Inès", "Paweł", "Lucía", "Søren", "Amélie", "Oliver", "Małgorzata", "Hugo", "Léa",

@@ -24,7 +24,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from loginsvc.migrate import upgrade  # noqa: E402
+from loginsvc.core.migrate import upgrade  # noqa: E402
 
 PG = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 HEAVY_EMAIL = "heavy@bench.example"

@@ -6,8 +6,8 @@ import logging
 
 from flask import Flask
 
-from .config import Settings, load_settings
-from .config.production import missing_for_production
+from loginsvc.config import Settings, load_settings
+from loginsvc.config.production import missing_for_production
 
 MAX_BODY = 1024 * 1024  # 1 MiB
 
@@ -23,7 +23,7 @@ def create_app(settings: Settings | None = None) -> Flask:
             raise SystemExit(reason)
     if settings.env == "development":
         # The embedded default applies migrations on start.
-        from .migrate import upgrade_locked
+        from loginsvc.core.migrate import upgrade_locked
 
         upgrade_locked(settings.database_url, settings.instance_path)
     app = Flask(__name__, static_folder="static", template_folder="templates")
@@ -47,33 +47,33 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_blueprints(app)
     register_error_handlers(app)
     register_request_hooks(app)
-    from .input_guard import register_input_guard
+    from loginsvc.core.input_guard import register_input_guard
 
     register_input_guard(app, max_body=MAX_BODY)
     return app
 
 
 def register_logging(app: Flask, settings: Settings) -> None:
-    from .observability import configure_logging
+    from loginsvc.ops.observability import configure_logging
 
     configure_logging(json_lines=settings.log_json)
 
 
 def register_extensions(app: Flask, settings: Settings) -> None:
-    from .embedded import ensure_embedded_redis
-    from .extensions import RedisHolder, db, mail
-    from .store import Store
-    from .tokens import LoginTokens
+    from loginsvc.auth.tokens import LoginTokens
+    from loginsvc.core.embedded import ensure_embedded_redis
+    from loginsvc.core.extensions import RedisHolder, db, mail
+    from loginsvc.core.store import Store
 
     db.init_app(app, settings.database_url)
     redis_url = settings.redis_url
     if not redis_url:
         redis_url, _ = ensure_embedded_redis(settings.instance_path, daemonize=True)
     RedisHolder().init_app(app, redis_url)
-    app.extensions["loginsvc.store"] = Store(
+    app.extensions["loginsvc.core.store"] = Store(
         app.extensions["loginsvc.redis"], settings.redis_prefix
     )
-    app.extensions["loginsvc.tokens"] = LoginTokens(
+    app.extensions["loginsvc.auth.tokens"] = LoginTokens(
         settings.secret_keys, max_age=settings.login_link_max_age
     )
     app.config.update(
@@ -88,25 +88,41 @@ def register_extensions(app: Flask, settings: Settings) -> None:
         MAIL_SUPPRESS_SEND=False,  # tests read real mail from a real SMTP sink
     )
     mail.init_app(app)
+    register_i18n(app)
+
+
+def register_i18n(app: Flask) -> None:
+    from flask_babel import Babel
+
+    from loginsvc.core.render import page_locale
+
+    Babel(app, locale_selector=page_locale, default_translation_directories="translations")
 
 
 def register_blueprints(app: Flask) -> None:
-    from .api import admin, auth, health, me, ops, orders, sso
-    from .api import codes as _codes  # noqa: F401  (declares the error codes)
-    from .pages import account, views
+    from loginsvc.admin import views as admin
+    from loginsvc.auth import pages as views
+    from loginsvc.auth import views as auth
+    from loginsvc.core import codes as _codes  # noqa: F401  (declares the error codes)
+    from loginsvc.customers import pages as account
+    from loginsvc.customers import views as me
+    from loginsvc.ops import health
+    from loginsvc.ops import views as ops
+    from loginsvc.orders import views as orders
+    from loginsvc.sso import views as sso
 
     for module in (health, auth, orders, me, admin, sso, views, account, ops):
         app.register_blueprint(module.bp)
 
 
 def register_error_handlers(app: Flask) -> None:
-    from .errors import register_error_handlers as register
+    from loginsvc.core.errors import register_error_handlers as register
 
     register(app)
 
 
 def register_request_hooks(app: Flask) -> None:
-    from .observability import register_request_hooks as register
+    from loginsvc.ops.observability import register_request_hooks as register
 
     register(app)
 

@@ -15,8 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .config import Settings, load_settings
-from .config.production import missing_for_production
+from loginsvc.config import Settings, load_settings
+from loginsvc.config.production import missing_for_production
 
 log = logging.getLogger("loginsvc.cli")
 
@@ -32,7 +32,7 @@ def _settings() -> Settings:
 
 
 def migrate(settings: Settings) -> None:
-    from .migrate import upgrade_locked
+    from loginsvc.core.migrate import upgrade_locked
 
     upgrade_locked(settings.database_url, settings.instance_path)
 
@@ -45,8 +45,8 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_api_key_create(args: argparse.Namespace) -> int:
-    from . import create_app
-    from .services.api_keys import create_api_key
+    from loginsvc import create_app
+    from loginsvc.admin.api_keys import create_api_key
 
     settings = _settings()
     if not settings.is_production:
@@ -63,8 +63,8 @@ def cmd_api_key_create(args: argparse.Namespace) -> int:
 
 
 def cmd_api_key_revoke(args: argparse.Namespace) -> int:
-    from . import create_app
-    from .services.api_keys import revoke_api_key
+    from loginsvc import create_app
+    from loginsvc.admin.api_keys import revoke_api_key
 
     app = create_app(_settings())
     with app.app_context():
@@ -76,7 +76,7 @@ def cmd_api_key_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from .worker import run_worker
+    from loginsvc.core.worker import run_worker
 
     settings = _settings()
     if not settings.is_production:
@@ -89,7 +89,7 @@ def default_workers() -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .embedded import ensure_embedded_redis
+    from loginsvc.core.embedded import ensure_embedded_redis
 
     settings = _settings()
     # Before anything imports prometheus-client (it reads the variable at import).
@@ -100,7 +100,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings = settings.replace(redis_url=url)
     if not settings.is_production:
         migrate(settings)
-    from .config.default import DEFAULT_PUBLIC_URL, child_environment
+    from loginsvc.config.default import DEFAULT_PUBLIC_URL, child_environment
 
     if (
         settings.public_url == DEFAULT_PUBLIC_URL
@@ -118,7 +118,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             env=child_environment(settings),
         )
     try:
-        from .server import run_gunicorn
+        from loginsvc.core.server import run_gunicorn
 
         workers = args.workers or settings.web_concurrency or default_workers()
         print(

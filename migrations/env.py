@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import pool
 
-from loginsvc.extensions import make_engine
-from loginsvc.models import Base
+from loginsvc.core.extensions import make_engine
+from loginsvc.schema import Base
 
 config = context.config
 target_metadata = Base.metadata

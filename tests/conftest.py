@@ -20,8 +20,8 @@ from sqlalchemy import text
 
 from loginsvc import create_app
 from loginsvc.config.testing import testing_settings
-from loginsvc.migrate import upgrade
-from loginsvc.models import Base
+from loginsvc.core.migrate import upgrade
+from loginsvc.schema import Base
 
 from .helpers import SmtpSink
 
@@ -63,7 +63,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     except redis.RedisError:
         if CI:
             pytest.fail(f"a Redis server is required under CI=true ({REDIS_URL})")
-    from loginsvc.embedded import ensure_embedded_redis
+    from loginsvc.core.embedded import ensure_embedded_redis
 
     url, _ = ensure_embedded_redis(tmp_path_factory.mktemp("redis"), daemonize=True)
     return url
@@ -161,13 +161,13 @@ def client(app: Any) -> Any:
 @pytest.fixture
 def db_session(app: Any) -> Iterator[Any]:
     with app.app_context():
-        from loginsvc.extensions import db
+        from loginsvc.core.extensions import db
 
         yield db.session
 
 
 def count_rows(app: Any, table: str) -> int:
     with app.app_context():
-        from loginsvc.extensions import db
+        from loginsvc.core.extensions import db
 
         return int(db.session.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())

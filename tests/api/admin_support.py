@@ -13,7 +13,7 @@ P = "/api/v1/admin"
 
 def make_key(app: Any, name: str = "tests", scope: str = "admin") -> str:
     with app.app_context():
-        from loginsvc.services.api_keys import create_api_key
+        from loginsvc.admin.api_keys import create_api_key
 
         return create_api_key(name=name, scope=scope)
 
@@ -52,9 +52,9 @@ def admin_fixture(app: Any, client: Any) -> Admin:
 def add_customer(app: Any, email: str, **fields: Any) -> int:
     """A customer row straight in the database (e.g. a guest buyer from an order)."""
     with app.app_context():
-        from loginsvc.extensions import db
-        from loginsvc.models import Customer
-        from loginsvc.services.customers import country_of, refresh_search_text
+        from loginsvc.core.extensions import db
+        from loginsvc.core.models import Customer
+        from loginsvc.customers.service import country_of, refresh_search_text
 
         now = dt.datetime.now(dt.UTC)
         values: dict[str, Any] = {"status": "active", "has_account": False, "newsletter": False,
@@ -72,8 +72,8 @@ def add_customer(app: Any, email: str, **fields: Any) -> int:
 def add_order(app: Any, customer_id: int | None, order_id: str, *, total: str = "10.00",
               currency: str = "EUR", placed_at: dt.datetime | None = None) -> None:
     with app.app_context():
-        from loginsvc.extensions import db
-        from loginsvc.models import Order
+        from loginsvc.core.extensions import db
+        from loginsvc.core.models import Order
 
         db.session.add(Order(order_id=order_id, customer_id=customer_id,
                              placed_at=placed_at or dt.datetime.now(dt.UTC), status="paid",

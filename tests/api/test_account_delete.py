@@ -29,8 +29,8 @@ def _fill_account(client: Any, auth: dict[str, str], app: Any) -> int:
         "addresses": {"billing": ADDRESS, "shipping": ADDRESS}})
     client.put("/api/v1/me/wishlist/p-7", headers=auth, json={"name": "T-shirt"})
     with app.app_context():
-        from loginsvc.extensions import db
-        from loginsvc.models import Customer, CustomerGroup, Group, Order
+        from loginsvc.core.extensions import db
+        from loginsvc.core.models import Customer, CustomerGroup, Group, Order
 
         c = db.session.query(Customer).one()
         group = Group(name="vip")
@@ -51,13 +51,13 @@ def _fill_account(client: Any, auth: dict[str, str], app: Any) -> int:
 def _set_auth_at(app: Any, customer_id: int, when: float) -> None:
     """Age every session of the customer, as if the sign-in happened at `when`."""
     with app.app_context():
-        from loginsvc.runtime import store
+        from loginsvc.core.runtime import store
 
         st = store()
         key = f"{st.p}csess:{customer_id}"
         for th in st.r.hgetall(key).values():
             skey = f"{st.p}sess:{th.decode()}"
-            from loginsvc.store import SessionRecord
+            from loginsvc.core.store import SessionRecord
 
             rec = SessionRecord.from_json(st.r.get(skey))
             rec.auth_at = when
@@ -75,8 +75,8 @@ def test_delete_removes_person_and_detaches_orders(client, mailbox, app):
         assert count_rows(app, table) == 0, table
     assert count_rows(app, "groups") == 1 and count_rows(app, "orders") == 1
     with app.app_context():
-        from loginsvc.extensions import db
-        from loginsvc.models import Order
+        from loginsvc.core.extensions import db
+        from loginsvc.core.models import Order
 
         o = db.session.query(Order).one()
         assert o.customer_id is None and o.customer_info is None and o.extra is None
@@ -149,7 +149,7 @@ def test_service_function_for_admin_reuse(client, mailbox, app):
     auth = bearer(sign_in(client, mailbox, "ana@example.com")["session_token"])
     cid = _fill_account(client, auth, app)
     with app.test_request_context():
-        from loginsvc.services.account_data import delete_customer_data
+        from loginsvc.customers.account_data import delete_customer_data
 
         assert delete_customer_data(cid, by="admin") == "ana@example.com"
         assert delete_customer_data(cid, by="admin") is None  # already gone
@@ -168,7 +168,7 @@ def test_link_sent_before_the_account_existed_stays_revoked_when_redis_forgets(
     session = sign_in(app.test_client(), mailbox, "forget@example.com")["session_token"]
     assert client.delete("/api/v1/me", headers=bearer(session)).status_code == 204
     with app.app_context():
-        from loginsvc.runtime import store
+        from loginsvc.core.runtime import store
 
         s = store()
         for key in s.r.scan_iter(match=f"{s.p}gone:*"):

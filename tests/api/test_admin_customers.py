@@ -150,8 +150,8 @@ def test_delete_customer_keeps_orders_without_personal_data(admin, app, mailbox,
     assert r.status_code == 204 and r.data == b""
     problem(admin.get(f"/customers/{cid}"), 404, "customer_not_found")
     with app.app_context():
-        from loginsvc.extensions import db
-        from loginsvc.models import Order
+        from loginsvc.core.extensions import db
+        from loginsvc.core.models import Order
 
         o = db.session.query(Order).one()
         assert o.customer_id is None and o.customer_info is None

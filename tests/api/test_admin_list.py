@@ -148,7 +148,7 @@ def test_revoked_key_is_401_at_once(app, client):
     a = Admin(client, key)
     assert a.get("/customers").status_code == 200
     with app.app_context():
-        from loginsvc.services.api_keys import revoke_api_key
+        from loginsvc.admin.api_keys import revoke_api_key
 
         assert revoke_api_key(name="temp")
     problem(a.get("/customers"), 401, "unauthorized")
@@ -171,8 +171,8 @@ def test_last_use_recorded_at_most_once_a_minute(app, client):
 
     def last_used():
         with app.app_context():
-            from loginsvc.extensions import db
-            from loginsvc.models import ApiKey
+            from loginsvc.core.extensions import db
+            from loginsvc.core.models import ApiKey
 
             return db.session.query(ApiKey).filter_by(name="timed").one().last_used_at
 

@@ -378,8 +378,8 @@ def _link(client: Any, mailbox: Any, address: str, **body: Any) -> Any:
 
 def _set_status(app: Any, address: str, status: str) -> None:
     with app.app_context():
-        from loginsvc.extensions import db
-        from loginsvc.services.customers import find_by_email
+        from loginsvc.core.extensions import db
+        from loginsvc.customers.service import find_by_email
 
         find_by_email(db.session, address).status = status
         db.session.commit()
@@ -520,15 +520,15 @@ def test_first_verified_link_creates_the_account_required_mode_pends(app, client
     r = client.post("/api/v1/auth/verify", json={"token": token})
     assert r.status_code == 200 and r.get_json()["customer"]["status"] == "active"
     with app.app_context():
-        from loginsvc.services.shop_settings import put_settings
+        from loginsvc.admin.shop_settings import put_settings
 
         put_settings({"account_mode": "required"})
     token = _link(client, mailbox, "pending@example.com").token
     r = client.post("/api/v1/auth/verify", json={"token": token})
     assert_problem(r, 403, "account_pending")
     with app.app_context():
-        from loginsvc.extensions import db
-        from loginsvc.services.customers import find_by_email
+        from loginsvc.core.extensions import db
+        from loginsvc.customers.service import find_by_email
 
         c = find_by_email(db.session, "pending@example.com")
         assert c is not None and c.status == "pending" and c.has_account
@@ -537,7 +537,7 @@ def test_first_verified_link_creates_the_account_required_mode_pends(app, client
 def test_accounts_disabled_refuses_links(app, client, mailbox):
     token = _link(client, mailbox, "late@example.com").token
     with app.app_context():
-        from loginsvc.services.shop_settings import put_settings
+        from loginsvc.admin.shop_settings import put_settings
 
         put_settings({"account_mode": "disabled"})
     r = client.post("/api/v1/auth/login-link", json={"email": "x@example.com"})
@@ -602,7 +602,7 @@ def test_guest_orders_kept_and_join_history_once_account_exists(make_app, mailbo
     shop = make_app(webhook_secrets=(SECRET,))
     web = shop.test_client()
     with shop.app_context():
-        from loginsvc.services.shop_settings import put_settings
+        from loginsvc.admin.shop_settings import put_settings
 
         put_settings({"account_mode": "disabled"})
     r = hook(web, order("g1", "guest@example.com"))

@@ -235,7 +235,8 @@ def test_login_link_is_503_when_the_database_is_down(build_app, redis_url, mailb
 def test_smtp_outage_delays_mail_and_loses_none(make_app, mailbox, monkeypatch):
     from rq import SimpleWorker
 
-    from loginsvc import jobs, mailer, metrics
+    from loginsvc.core import jobs, mailer
+    from loginsvc.ops import metrics
 
     monkeypatch.setattr(mailer, "RETRY_INTERVALS", [1])  # seconds, instead of minutes
     app = make_app(mail_queue_async=True)

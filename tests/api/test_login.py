@@ -40,8 +40,8 @@ def test_link_for_new_address_creates_account_on_verify(client, mailbox, app):
 def test_same_answer_for_known_unknown_and_blocked(client, mailbox, app):
     sign_in(client, mailbox, "known@example.com")
     with app.app_context():
-        from loginsvc.extensions import db
-        from loginsvc.models import Customer
+        from loginsvc.core.extensions import db
+        from loginsvc.core.models import Customer
 
         c = Customer(email="blocked@example.com", email_norm="blocked@example.com",
                      status="blocked", has_account=True, totals={})
@@ -102,7 +102,7 @@ def test_per_address_limit_is_silent(make_app, mailbox):
 
 def test_accounts_disabled_is_403(client, app, mailbox):
     with app.app_context():
-        from loginsvc.services.shop_settings import put_settings
+        from loginsvc.admin.shop_settings import put_settings
 
         put_settings({"account_mode": "disabled"})
     r = client.post("/api/v1/auth/login-link", json={"email": "a@example.com"})
@@ -147,8 +147,8 @@ def test_blocked_customer_is_403(client, mailbox, app):
     sign_in(client, mailbox, "f@example.com")
     mail = _request_link(client, mailbox, "f@example.com")
     with app.app_context():
-        from loginsvc.extensions import db
-        from loginsvc.services.customers import find_by_email
+        from loginsvc.core.extensions import db
+        from loginsvc.customers.service import find_by_email
 
         find_by_email(db.session, "f@example.com").status = "blocked"
         db.session.commit()
@@ -175,8 +175,8 @@ def test_deleted_customer_link_is_revoked(client, mailbox, app):
     sign_in(client, mailbox, "h@example.com")
     mail = _request_link(client, mailbox, "h@example.com")
     with app.app_context():
-        from loginsvc.extensions import db
-        from loginsvc.services.customers import find_by_email
+        from loginsvc.core.extensions import db
+        from loginsvc.customers.service import find_by_email
 
         db.session.delete(find_by_email(db.session, "h@example.com"))
         db.session.commit()
@@ -213,7 +213,7 @@ def test_used_token_stays_used_when_redis_forgets(client, mailbox, app):
     mail = _request_link(client, mailbox, "l@example.com")
     assert client.post("/api/v1/auth/verify", json={"token": mail.token}).status_code == 200
     with app.app_context():
-        from loginsvc.runtime import store
+        from loginsvc.core.runtime import store
 
         s = store()
         for key in s.r.scan_iter(match=f"{s.p}used:*"):
@@ -262,8 +262,8 @@ def test_refused_link_is_not_spent(client, mailbox, app):
 
     def set_status(status: str) -> None:
         with app.app_context():
-            from loginsvc.extensions import db
-            from loginsvc.services.customers import find_by_email
+            from loginsvc.core.extensions import db
+            from loginsvc.customers.service import find_by_email
 
             find_by_email(db.session, "q@example.com").status = status
             db.session.commit()

@@ -29,7 +29,7 @@ def _problem(r: Any, status: int, code: str) -> dict[str, Any]:
 
 def _with_db(app: Any, fn: Any) -> Any:
     with app.app_context():
-        from loginsvc.extensions import db
+        from loginsvc.core.extensions import db
 
         out = fn(db.session)
         db.session.commit()
@@ -86,7 +86,7 @@ def test_patch_changes_fields_and_keeps_country_and_search_current(client, mailb
     assert body["addresses"]["shipping"]["country"] == "PT"
 
     def check(sess: Any) -> None:
-        from loginsvc.models import Customer
+        from loginsvc.core.models import Customer
 
         c = sess.query(Customer).one()
         assert c.country == "PT"  # shipping wins
@@ -177,7 +177,7 @@ def test_export_holds_every_personal_datum(client, mailbox, app):
                json={"name": "T-shirt", "price": "19.95", "currency": "EUR"})
 
     def add_order(sess: Any) -> None:
-        from loginsvc.models import Customer, Order
+        from loginsvc.core.models import Customer, Order
 
         c = sess.query(Customer).one()
         sess.add(Order(order_id="1001", customer_id=c.id, status="paid", currency="EUR",
@@ -252,6 +252,6 @@ def test_session_of_another_customer_cannot_be_ended(client, app, mailbox):
     ("curl/8.5.0", "curl"), ("", "Unknown device"),
 ])
 def test_user_agent_summary(ua, summary):
-    from loginsvc.services.devices import describe_user_agent
+    from loginsvc.customers.devices import describe_user_agent
 
     assert describe_user_agent(ua) == summary

@@ -128,7 +128,7 @@ def test_metrics_show_mail_queue_depth_from_redis(make_app, mailbox):
 
 
 def test_failed_mail_sends_are_counted(make_app, mailbox):
-    from loginsvc import metrics
+    from loginsvc.ops import metrics
 
     client = make_app().test_client()
     before = metrics.mail_retries._value.get() + metrics.mail_failures._value.get()
@@ -195,7 +195,7 @@ def test_openapi_lists_every_registered_route(app, client):
 
 
 def test_openapi_declares_every_error_code(client):
-    from loginsvc.api.spec import ERROR_DESCRIPTIONS
+    from loginsvc.core.spec import ERROR_DESCRIPTIONS
 
     doc = client.get("/openapi.json").get_json()
     enum = set(doc["components"]["schemas"]["Problem"]["properties"]["code"]["enum"])
@@ -302,7 +302,7 @@ def test_cors_is_for_the_api_only(make_app):
 # -- structured logs -------------------------------------------------------------------
 
 def test_one_json_access_line_per_request_without_the_token(client, mailbox):
-    from loginsvc.observability import JsonFormatter
+    from loginsvc.ops.observability import JsonFormatter
 
     records: list[logging.LogRecord] = []
 

@@ -120,10 +120,10 @@ def test_decimal_totals_add_up_exactly(web, shop, mailbox):
     listed = web.get("/api/v1/me/orders", headers=auth).get_json()["orders"]
     assert sorted(o["total"] for o in listed) == ["0.10", "0.20"]
     with shop.app_context():
-        from loginsvc.api.serializers import customer_out
-        from loginsvc.extensions import db
-        from loginsvc.models import Customer
-        from loginsvc.services.customers import find_by_email
+        from loginsvc.core.extensions import db
+        from loginsvc.core.models import Customer
+        from loginsvc.customers.schemas import customer_out
+        from loginsvc.customers.service import find_by_email
 
         c = find_by_email(db.session, "sum@example.com")
         assert isinstance(c, Customer)
@@ -164,7 +164,7 @@ def test_invoice_page_in_the_shoppers_language(web, mailbox):
 
 def test_guest_order_joins_history_once_account_exists(web, shop, mailbox):
     with shop.app_context():
-        from loginsvc.services.shop_settings import put_settings
+        from loginsvc.admin.shop_settings import put_settings
 
         put_settings({"account_mode": "disabled"})
     r = post(web, order("guest-1", "Guest@Example.com"))

@@ -55,8 +55,8 @@ def customers(app: Any) -> list[Any]:
     with app.app_context():
         from sqlalchemy import select
 
-        from loginsvc.extensions import db
-        from loginsvc.models import Customer
+        from loginsvc.core.extensions import db
+        from loginsvc.core.models import Customer
 
         return list(db.session.scalars(select(Customer).order_by(Customer.id)))
 
@@ -65,8 +65,8 @@ def stored_order(app: Any, order_id: str) -> Any:
     with app.app_context():
         from sqlalchemy import select
 
-        from loginsvc.extensions import db
-        from loginsvc.models import Order
+        from loginsvc.core.extensions import db
+        from loginsvc.core.models import Order
 
         return db.session.scalars(select(Order).where(Order.order_id == order_id)).first()
 
@@ -139,7 +139,7 @@ def test_newsletter_opt_in_travels_with_order(hook, hook_app, mailbox):
 def test_required_mode_account_is_pending_and_owner_told(make_app, mailbox):
     app = make_app(webhook_secrets=(SECRET,))
     with app.app_context():
-        from loginsvc.services.shop_settings import put_settings
+        from loginsvc.admin.shop_settings import put_settings
 
         put_settings({"account_mode": "required"})
     r = post(app.test_client(), order(email="new@example.com"))
@@ -154,7 +154,7 @@ def test_required_mode_account_is_pending_and_owner_told(make_app, mailbox):
 def test_disabled_mode_keeps_guest_order(make_app, mailbox):
     app = make_app(webhook_secrets=(SECRET,))
     with app.app_context():
-        from loginsvc.services.shop_settings import put_settings
+        from loginsvc.admin.shop_settings import put_settings
 
         put_settings({"account_mode": "disabled"})
     r = post(app.test_client(), order(email="guest@example.com"))
@@ -169,8 +169,8 @@ def test_disabled_mode_keeps_guest_order(make_app, mailbox):
 
 def test_blocked_customer_gets_order_but_no_account(hook, hook_app, mailbox):
     with hook_app.app_context():
-        from loginsvc.extensions import db
-        from loginsvc.models import Customer
+        from loginsvc.core.extensions import db
+        from loginsvc.core.models import Customer
 
         db.session.add(Customer(email="bad@example.com", email_norm="bad@example.com",
                                 status="blocked", has_account=False, totals={}))

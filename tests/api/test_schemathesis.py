@@ -34,7 +34,7 @@ def fuzz_target(make_app: Any, smtp_sink: Any) -> Any:
     client = app.test_client()
     session = sign_in(client, smtp_sink, "fuzz@example.com")["session_token"]
     with app.app_context():
-        from loginsvc.services.api_keys import create_api_key
+        from loginsvc.admin.api_keys import create_api_key
 
         admin_key = create_api_key(name="fuzz", scope="admin")
     return app, {"session": session, "admin": admin_key}

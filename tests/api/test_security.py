@@ -43,8 +43,8 @@ def _link(client: Any, mailbox: Any, email: str, **extra: Any) -> Any:
 
 def _set_status(app: Any, email: str, status: str) -> None:
     with app.app_context():
-        from loginsvc.extensions import db
-        from loginsvc.services.customers import find_by_email
+        from loginsvc.core.extensions import db
+        from loginsvc.customers.service import find_by_email
 
         c = find_by_email(db.session, email.lower())
         assert c is not None
@@ -382,9 +382,9 @@ def test_revoked_key_stops_at_once_and_read_key_cannot_write(app, client):
     with app.app_context():
         from sqlalchemy import select
 
-        from loginsvc.extensions import db
-        from loginsvc.models import ApiKey
-        from loginsvc.services.api_keys import revoke_api_key
+        from loginsvc.admin.api_keys import revoke_api_key
+        from loginsvc.core.extensions import db
+        from loginsvc.core.models import ApiKey
 
         assert revoke_api_key(name="ops")
         stored = [k.key_hash for k in db.session.scalars(select(ApiKey))]

@@ -39,8 +39,8 @@ def _path(url: str) -> str:
 
 def _customer(app: Any, email: str) -> Any:
     with app.app_context():
-        from loginsvc.extensions import db
-        from loginsvc.services.customers import find_by_email
+        from loginsvc.core.extensions import db
+        from loginsvc.customers.service import find_by_email
 
         c = find_by_email(db.session, email.lower())
         if c is not None:
@@ -50,8 +50,8 @@ def _customer(app: Any, email: str) -> Any:
 
 def _add_customer(app: Any, email: str, **fields: Any) -> None:
     with app.app_context():
-        from loginsvc.extensions import db
-        from loginsvc.models import Customer
+        from loginsvc.core.extensions import db
+        from loginsvc.core.models import Customer
 
         db.session.add(Customer(email=email, email_norm=email.lower(), totals={}, **fields))
         db.session.commit()
@@ -59,13 +59,13 @@ def _add_customer(app: Any, email: str, **fields: Any) -> None:
 
 def _set_mode(app: Any, mode: str) -> None:
     with app.app_context():
-        from loginsvc.services.shop_settings import put_settings
+        from loginsvc.admin.shop_settings import put_settings
 
         put_settings({"account_mode": mode})
 
 
 def _ticket_keys(app: Any) -> list[bytes]:
-    st = app.extensions["loginsvc.store"]
+    st = app.extensions["loginsvc.core.store"]
     return list(st.r.scan_iter(match=f"{st.p}ticket:*"))
 
 
@@ -94,7 +94,7 @@ def test_ticket_signs_in_creates_account_and_links_user(client, app):
         "Wp@Example.com", "Wanda", "42", True, "active")
     me = client.get("/api/v1/me")  # the cookie just set is the session
     assert me.status_code == 200 and "Wp@Example.com" in me.get_data(as_text=True)
-    sessions = app.extensions["loginsvc.store"].list_sessions(c.id)
+    sessions = app.extensions["loginsvc.core.store"].list_sessions(c.id)
     assert [s.method for s in sessions] == ["sso"]
 
 
@@ -111,7 +111,7 @@ def test_ticket_works_once(client, app):
 
 def test_ticket_expires_with_its_redis_ttl(client, app):
     url = _ticket(client)
-    st = app.extensions["loginsvc.store"]
+    st = app.extensions["loginsvc.core.store"]
     [key] = _ticket_keys(app)
     assert 55 <= st.r.ttl(key) <= 60
     st.r.pexpire(key, 1)  # Redis keeps its own clock: shorten the real TTL
@@ -331,7 +331,7 @@ def test_shared_vectors_match_the_python_signing():
     """The same file is checked by the plugin's PHP (tests/e2e/test_wordpress_plugin.py)."""
     from pathlib import Path
 
-    from loginsvc.services.signed_calls import sign, verify
+    from loginsvc.core.signed_calls import sign, verify
 
     path = Path(__file__).resolve().parents[2] / "clients" / "wordpress" / "test-vectors.json"
     vectors = json.loads(path.read_text(encoding="utf-8"))["vectors"]

@@ -82,8 +82,8 @@ def test_items_are_per_customer(client, auth, app, mailbox):
 
 def test_cap_of_500_is_409_wishlist_full(client, auth, app):
     with app.app_context():
-        from loginsvc.extensions import db
-        from loginsvc.models import Customer, WishlistItem
+        from loginsvc.core.extensions import db
+        from loginsvc.core.models import Customer, WishlistItem
 
         cid = db.session.query(Customer).one().id
         db.session.add_all([WishlistItem(customer_id=cid, product_id=f"p{i}")
@@ -121,8 +121,8 @@ def test_concurrent_adds_of_one_product_never_duplicate(app, auth):
 
 def test_concurrent_adds_respect_the_cap(app, auth):
     with app.app_context():
-        from loginsvc.extensions import db
-        from loginsvc.models import Customer, WishlistItem
+        from loginsvc.core.extensions import db
+        from loginsvc.core.models import Customer, WishlistItem
 
         cid = db.session.query(Customer).one().id
         db.session.add_all([WishlistItem(customer_id=cid, product_id=f"p{i}")

@@ -29,8 +29,8 @@ def _sign_in_in_browser(page: Any, live: Any, mailbox: Any, address: str,
 
 def _add_order(app: Any, email: str) -> None:
     with app.app_context():
-        from loginsvc.extensions import db
-        from loginsvc.models import Customer, Order
+        from loginsvc.core.extensions import db
+        from loginsvc.core.models import Customer, Order
 
         c = db.session.query(Customer).filter_by(email_norm=email).one()
         db.session.add(Order(
@@ -74,8 +74,8 @@ def test_shopper_journey(live_server, chromium_page, browser, mailbox):
     page.get_by_text("Please correct the marked fields.").wait_for()
     assert billing.get_by_label("Street and number").get_attribute("aria-invalid") == "true"
     with live.app.app_context():
-        from loginsvc.extensions import db
-        from loginsvc.models import Customer
+        from loginsvc.core.extensions import db
+        from loginsvc.core.models import Customer
 
         c = db.session.query(Customer).one()
         assert c.name == "Ana Ruiz" and c.newsletter is True and c.country == "ES"
@@ -135,12 +135,12 @@ def test_old_session_confirms_deletion_by_email(live_server, chromium_page, mail
     address = "old@example.com"
     _sign_in_in_browser(page, live, mailbox, address)
     with live.app.app_context():
-        from loginsvc.runtime import store
+        from loginsvc.core.runtime import store
 
         st = store()
         (cid,) = [int(k.decode().rsplit(":", 1)[1]) for k in st.r.keys(f"{st.p}csess:*")]
         for th in st.r.hgetall(f"{st.p}csess:{cid}").values():
-            from loginsvc.store import SessionRecord
+            from loginsvc.core.store import SessionRecord
 
             rec = SessionRecord.from_json(st.r.get(f"{st.p}sess:{th.decode()}"))
             rec.auth_at = time.time() - 3600

@@ -39,9 +39,9 @@ def test_twenty_concurrent_verifications_give_one_session(app, mailbox):
     assert count_rows(app, "customers") == 1
     assert count_rows(app, "used_tokens") == 1
     with app.app_context():
-        from loginsvc.extensions import db
-        from loginsvc.runtime import store
-        from loginsvc.services.customers import find_by_email
+        from loginsvc.core.extensions import db
+        from loginsvc.core.runtime import store
+        from loginsvc.customers.service import find_by_email
 
         customer = find_by_email(db.session, "race@example.com")
         assert len(store().list_sessions(customer.id)) == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loginsvc.tokens import LoginTokens, TokenExpired, TokenInvalid
+from loginsvc.auth.tokens import LoginTokens, TokenExpired, TokenInvalid
 
 KEY_A = "a" * 40
 KEY_B = "b" * 40

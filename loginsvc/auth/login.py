@@ -1,0 +1,264 @@
+"""Passwordless login: issue a single-use link, verify it once, start a session."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from urllib.parse import urlencode, urlsplit
+
+from babel.dates import format_timedelta
+from sqlalchemy.exc import IntegrityError
+
+from loginsvc.admin.shop_settings import account_mode
+from loginsvc.auth import revocations, sessions
+from loginsvc.auth.tokens import LoginToken, TokenExpired, TokenInvalid
+from loginsvc.core import mailer
+from loginsvc.core.emails import parse_email
+from loginsvc.core.errors import ProblemError
+from loginsvc.core.extensions import db
+from loginsvc.core.i18n import pick_locale
+from loginsvc.core.models import Customer, UsedToken
+from loginsvc.core.runtime import login_tokens, now, settings, store
+from loginsvc.customers import service as customers_svc
+from loginsvc.ops import metrics
+
+log = logging.getLogger("loginsvc.login")
+
+
+# -- redirects --------------------------------------------------------------
+
+
+def safe_next(next_url: str | None) -> str | None:
+    """`next` kept only when it is same-origin or an allowed origin; else dropped."""
+    if not next_url or not isinstance(next_url, str) or len(next_url) > 2048:
+        return None
+    if any(c in next_url for c in "\r\n\t\\") or next_url.startswith("//"):
+        return None
+    parts = urlsplit(next_url)
+    if not parts.scheme and not parts.netloc:
+        return next_url if next_url.startswith("/") else None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    origin = f"{parts.scheme}://{parts.netloc}".lower()
+    if origin in sessions.allowed_origins():
+        return next_url
+    return None
+
+
+# -- issuing ------------------------------------------------------------------
+
+
+def request_login_link(*, email: str, next_url: str | None, locale: str | None, ip: str) -> None:
+    """Queue a login link. Same answer for every valid address (no enumeration)."""
+    s = settings()
+    allowed, retry_after = store().hit("login-ip", ip, limit=s.ip_limit, window=s.ip_window)
+    if not allowed:
+        raise ProblemError(
+            429,
+            "rate_limited",
+            "Too many requests; try again later.",
+            headers={"Retry-After": str(retry_after)},
+        )
+    if account_mode() == "disabled":
+        raise ProblemError(403, "accounts_disabled", "Customer accounts are turned off.")
+    address = parse_email(email, check_deliverability=s.check_deliverability)
+    ok, _ = store().hit("login-email", address.norm, limit=s.email_limit, window=s.email_window)
+    if not ok:
+        log.info("login link suppressed by the per-address limit")
+        metrics.rate_limit_hits.labels(limit="login-email").inc()
+        return
+    # Everything that depends on whether the address is known happens in the
+    # worker, so the answer takes the same time for every address.
+    mailer.enqueue(
+        "loginsvc.core.jobs.send_login_link",
+        email=address.display,
+        next_url=safe_next(next_url),
+        locale=pick_locale(locale),
+    )
+    metrics.login_links_requested.inc()
+
+
+def link_for(token: str) -> str:
+    return f"{settings().public_url}/login/verify?{urlencode({'token': token})}"
+
+
+def send_login_link_now(
+    *, email: str, next_url: str | None, locale: str | None, template: str = "login_link"
+) -> None:
+    """Worker side: decide, sign and send. Blocked or disabled addresses get nothing."""
+    address = parse_email(email)
+    customer = customers_svc.find_by_email(db.session, address.norm)
+    if customer is not None and customer.status == "blocked":
+        log.info("no login link for a blocked customer")
+        return
+    if account_mode() == "disabled":
+        return
+    token, _ = login_tokens().issue(
+        email=customer.email if customer else address.display,
+        customer_id=customer.id if customer is not None and customer.has_account else None,
+        now=now(),
+        next_url=next_url,
+        locale=locale,
+    )
+    metrics.login_links_issued.inc()
+    loc = pick_locale(locale, customer.locale if customer else None)
+    to = customer.email if customer else address.display
+    subject, text, html = mailer.render(
+        template,
+        loc,
+        {
+            "link": link_for(token),
+            "name": (customer.name if customer else None) or "",
+            "valid_for": _validity(settings().login_link_max_age, loc),
+        },
+    )
+    # End the read transaction before the slow part (SQLite: never hold a lock over SMTP).
+    db.session.rollback()
+    mailer.deliver(to=to, subject=subject, text=text, html=html)
+    if not settings().mail_server:
+        # The embedded default has no mail server: show the link where a developer looks.
+        log.warning("login link for %s: %s", _mask(address.display), link_for(token))
+
+
+def _validity(seconds: int, locale: str) -> str:
+    """ "2 weeks", "1 hour": LOGIN_LINK_MAX_AGE in words (whole days said "0 days" for an hour)."""
+    return format_timedelta(dt.timedelta(seconds=seconds), locale=locale, format="long")
+
+
+def _mask(email: str) -> str:
+    local, _, domain = email.partition("@")
+    return (local[:1] + "***@" + domain) if domain else "***"
+
+
+# -- verifying ----------------------------------------------------------------
+
+
+@dataclass
+class SignIn:
+    customer: Customer
+    session_token: str
+    expires_at: dt.datetime
+    next_url: str | None
+
+
+def _parse(token: str) -> LoginToken:
+    try:
+        return login_tokens().parse(token, now=now())
+    except TokenExpired:
+        raise ProblemError(410, "token_expired", "This login link has expired.") from None
+    except TokenInvalid:
+        raise ProblemError(400, "invalid_token", "This is not a valid login link.") from None
+
+
+def check_token(token: str) -> LoginToken:
+    """Parse and check a token without consuming it (for the GET page)."""
+    tok = _parse(token)
+    if store().token_used(tok.jti) or db.session.get(UsedToken, tok.jti) is not None:
+        raise ProblemError(410, "token_used", "This login link was already used.")
+    _check_customer(tok)
+    db.session.rollback()
+    return tok
+
+
+def _check_customer(tok: LoginToken) -> Customer | None:
+    deleted_at = store().address_deleted_at(tok.email.lower())
+    if deleted_at is not None and tok.issued_at <= deleted_at:
+        raise ProblemError(410, "token_revoked", "This login link no longer works.")
+    customer = customers_svc.find_by_email(db.session, tok.email.lower())
+    if deleted_at is None and (customer is None or not customer.has_account):
+        # Redis may have lost its mark; the database keeps one too.
+        gone = revocations.revoked_at(db.session, tok.email.lower())
+        if gone is not None and tok.issued_at <= gone:
+            raise ProblemError(410, "token_revoked", "This login link no longer works.")
+    if tok.customer_id is not None and (
+        customer is None or customer.id != tok.customer_id or not customer.has_account
+    ):
+        raise ProblemError(410, "token_revoked", "This login link no longer works.")
+    if customer is not None:
+        if (
+            customer.links_valid_after is not None
+            and tok.issued_at <= customer.links_valid_after.timestamp()
+        ):
+            raise ProblemError(410, "token_revoked", "This login link no longer works.")
+        if customer.status == "blocked":
+            raise ProblemError(403, "account_blocked", "This account is blocked.")
+        if customer.has_account and customer.status == "pending":
+            raise ProblemError(
+                403, "account_pending", "This account is waiting for the shop's approval."
+            )
+    if (customer is None or not customer.has_account) and account_mode() == "disabled":
+        raise ProblemError(403, "accounts_disabled", "Customer accounts are turned off.")
+    return customer
+
+
+@metrics.counted_verification
+def verify_and_sign_in(token: str) -> SignIn:
+    """Consume a token exactly once and start a session."""
+    tok = _parse(token)
+    expires = tok.expires_at(settings().login_link_max_age)
+    # The atomic mark answers "used before?"; the durable mark is checked by the
+    # insert in _consume and the customer inside its transaction, so nothing is read twice.
+    if not store().mark_token_used(tok.jti, expires_at=expires):
+        raise ProblemError(410, "token_used", "This login link was already used.")
+    try:
+        customer = _consume(tok, expires)
+    except ProblemError as err:
+        db.session.rollback()
+        if err.code != "token_used":
+            # Refused (blocked, revoked, pending, disabled): the link is not spent by it.
+            store().unmark_token_used(tok.jti)
+        raise
+    except Exception:
+        # Nothing half-done: the link stays usable when the database failed.
+        db.session.rollback()
+        store().unmark_token_used(tok.jti)
+        raise
+    if customer.status == "pending":
+        from loginsvc.core.notifications import notify_pending_registration
+
+        notify_pending_registration(customer)
+        raise ProblemError(
+            403,
+            "account_pending",
+            "Your account is waiting for the shop's approval; we will e-mail you when it is ready.",
+        )
+    session_token, record = sessions.start_session(customer_id=customer.id, method="link")
+    expires_at = dt.datetime.fromtimestamp(
+        record.created_at + settings().session_idle_days * 86400, dt.UTC
+    )
+    return SignIn(
+        customer=customer,
+        session_token=session_token,
+        expires_at=expires_at,
+        next_url=safe_next(tok.next_url),
+    )
+
+
+def _consume(tok: LoginToken, expires: float) -> Customer:
+    sess = db.session
+    sess.rollback()
+    sess.add(UsedToken(jti=tok.jti, expires_at=dt.datetime.fromtimestamp(expires, dt.UTC)))
+    try:
+        sess.flush()
+    except IntegrityError:
+        # Redis lost its data, the database still remembers: used is used.
+        sess.rollback()
+        raise ProblemError(410, "token_used", "This login link was already used.") from None
+    customer = _check_customer(tok)  # inside the transaction that marks the token
+    if customer is None or not customer.has_account:
+        customer, _ = customers_svc.get_or_create(
+            sess, email=tok.email, email_norm=tok.email.lower()
+        )
+        customers_svc.open_account(customer, mode=account_mode())
+        if tok.locale and not customer.locale:
+            customer.locale = tok.locale
+    sess.commit()
+    return customer
+
+
+def logout_all(customer: Customer) -> None:
+    """End every session and void every link issued before now."""
+    customer.links_valid_after = dt.datetime.fromtimestamp(now(), dt.UTC)
+    db.session.commit()
+    sessions.end_all(customer.id)

@@ -1,0 +1,171 @@
+"""Shopper sessions: server-side in Redis, revocable, long-lived."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from flask import g, request
+from werkzeug.wrappers import Response
+
+from loginsvc.core.errors import ProblemError, Unauthorized
+from loginsvc.core.extensions import db
+from loginsvc.core.models import Customer
+from loginsvc.core.runtime import now, settings, store
+from loginsvc.core.store import SessionRecord
+
+COOKIE = "loginsvc_session"
+TOUCH_EVERY = 60  # seconds between last-seen updates
+
+
+def _ttl() -> int:
+    return settings().session_idle_days * 86400
+
+
+def client_ip() -> str:
+    return request.remote_addr or "unknown"
+
+
+def ip_prefix(ip: str) -> str:
+    """Enough of an address to recognise a network, not a person."""
+    if ":" in ip:
+        return ":".join(ip.split(":")[:3]) + "::/48"
+    parts = ip.split(".")
+    if len(parts) == 4:
+        return ".".join(parts[:3]) + ".0/24"
+    return ip
+
+
+def start_session(*, customer_id: int, method: str) -> tuple[str, SessionRecord]:
+    """A fresh session id every sign-in; any session the browser had is ended."""
+    previous = presented_token()
+    if previous:
+        old = store().get_session(previous)
+        if old is not None:
+            store().delete_session(old.customer_id, old.id)
+    token = secrets.token_urlsafe(32)
+    t = now()
+    record = SessionRecord(
+        id=secrets.token_hex(8),
+        customer_id=customer_id,
+        created_at=t,
+        last_seen=t,
+        auth_at=t,
+        user_agent=(request.headers.get("User-Agent") or "")[:300],
+        ip=client_ip(),
+        method=method,
+    )
+    store().create_session(token, record, ttl=_ttl())
+    return token, record
+
+
+def presented_token() -> str | None:
+    auth = request.headers.get("Authorization", "")
+    if auth[:7].lower() == "bearer " and auth[7:].strip():
+        return auth[7:].strip()
+    return request.cookies.get(COOKIE) or None
+
+
+def _via_cookie() -> bool:
+    auth = request.headers.get("Authorization", "")
+    return not (auth[:7].lower() == "bearer " and auth[7:].strip())
+
+
+@dataclass
+class Authenticated:
+    token: str
+    record: SessionRecord
+    customer: Customer
+
+
+_LOOPBACK = ("localhost", "127.0.0.1", "[::1]")
+
+
+def allowed_origins() -> set[str]:
+    s = settings()
+    origins = {_origin(s.public_url), *(o.lower() for o in s.allowed_redirect_origins)}
+    parts = urlsplit(s.public_url)
+    if parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1"):
+        # A service on loopback is the same server whichever loopback name the
+        # browser used (a newcomer opens http://localhost:8000 as often as 127.0.0.1).
+        port = f":{parts.port}" if parts.port else ""
+        origins |= {f"http://{host}{port}" for host in _LOOPBACK}
+    return origins
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def check_origin() -> None:
+    """Cookie-authenticated unsafe requests must come from our own pages."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    origin = request.headers.get("Origin")
+    if not origin or origin == "null":
+        referer = request.headers.get("Referer")
+        origin = _origin(referer) if referer else None
+    if not origin or origin.rstrip("/").lower() not in allowed_origins():
+        raise ProblemError(
+            403, "csrf_failed", "This request did not come from the shop's own pages."
+        )
+
+
+def current(*, required: bool = True) -> Authenticated | None:
+    """The signed-in shopper of this request (cached on g)."""
+    if "auth" in g:
+        auth: Authenticated | None = g.auth
+        if auth is None and required:
+            raise Unauthorized()
+        return auth
+    token = presented_token()
+    auth = None
+    if token:
+        record = store().get_session(token)
+        if record is not None:
+            customer = db.session.get(Customer, record.customer_id)
+            if customer is not None and customer.has_account and customer.status == "active":
+                auth = Authenticated(token=token, record=record, customer=customer)
+                t = now()
+                if t - record.last_seen > TOUCH_EVERY:
+                    record.last_seen = t
+                    record.ip = client_ip()
+                    store().touch_session(token, record, ttl=_ttl())
+            else:
+                store().delete_all_sessions(record.customer_id)
+    g.auth = auth
+    if auth is None and required:
+        raise Unauthorized()
+    if auth is not None and _via_cookie():
+        check_origin()
+    return auth
+
+
+def end_current() -> None:
+    auth = current()
+    assert auth is not None
+    store().delete_session(auth.customer.id, auth.record.id)
+
+
+def end_all(customer_id: int) -> int:
+    return store().delete_all_sessions(customer_id)
+
+
+def is_current(record: SessionRecord) -> bool:
+    auth = g.get("auth")
+    return bool(auth and hmac.compare_digest(auth.record.id, record.id))
+
+
+def set_cookie(response: Response, token: str) -> None:
+    secure = settings().public_url.startswith("https://")
+    response.set_cookie(
+        COOKIE, token, max_age=_ttl(), httponly=True, samesite="Lax", secure=secure, path="/"
+    )
+
+
+def clear_cookie(response: Response) -> None:
+    secure = settings().public_url.startswith("https://")
+    response.delete_cookie(COOKIE, httponly=True, samesite="Lax", secure=secure, path="/")

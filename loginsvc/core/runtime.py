@@ -1,0 +1,28 @@
+"""Access to the per-app services: settings, Redis store, token signer, clock."""
+
+from __future__ import annotations
+
+import time
+
+from flask import current_app
+
+from loginsvc.auth.tokens import LoginTokens
+from loginsvc.config import Settings
+from loginsvc.core.store import Store
+
+
+def settings() -> Settings:
+    return current_app.config["SETTINGS"]
+
+
+def store() -> Store:
+    return current_app.extensions["loginsvc.core.store"]
+
+
+def login_tokens() -> LoginTokens:
+    return current_app.extensions["loginsvc.auth.tokens"]
+
+
+def now() -> float:
+    """The one clock of the service (freezegun-friendly)."""
+    return time.time()

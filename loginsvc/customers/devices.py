@@ -1,0 +1,90 @@
+"""The shopper's signed-in devices (sessions), described in words a person recognises."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from loginsvc.auth import sessions
+from loginsvc.core.errors import InvalidRequest, ProblemError
+from loginsvc.core.pagination import decode_cursor, encode_cursor
+from loginsvc.core.runtime import store
+from loginsvc.core.store import SessionRecord
+from loginsvc.core.timefmt import rfc3339 as _iso
+
+# Order matters: many browsers claim to be Safari and Chrome as well.
+_BROWSERS = (
+    ("Edge", re.compile(r"Edg(?:e|A|iOS)?/")),
+    ("Opera", re.compile(r"OPR/|Opera")),
+    ("Samsung Internet", re.compile(r"SamsungBrowser/")),
+    ("Firefox", re.compile(r"Firefox/|FxiOS/")),
+    ("Chromium", re.compile(r"Chromium/")),
+    ("Chrome", re.compile(r"Chrome/|CriOS/")),
+    ("Safari", re.compile(r"Safari/")),
+    ("curl", re.compile(r"^curl/")),
+)
+_SYSTEMS = (
+    ("iPadOS", re.compile(r"iPad")),
+    ("iOS", re.compile(r"iPhone|iPod")),
+    ("Android", re.compile(r"Android")),
+    ("ChromeOS", re.compile(r"CrOS")),
+    ("Windows", re.compile(r"Windows")),
+    ("macOS", re.compile(r"Mac OS X|Macintosh")),
+    ("Linux", re.compile(r"Linux|X11")),
+)
+
+
+def describe_user_agent(ua: str) -> str:
+    """ "Firefox on Windows"; "Unknown device" when nothing is recognised."""
+    browser = next((name for name, rx in _BROWSERS if rx.search(ua)), None)
+    system = next((name for name, rx in _SYSTEMS if rx.search(ua)), None)
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or system or "Unknown device"
+
+
+def session_out(record: SessionRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "created_at": _iso(record.created_at),
+        "last_seen_at": _iso(record.last_seen),
+        "user_agent": describe_user_agent(record.user_agent),
+        "ip_prefix": sessions.ip_prefix(record.ip),
+        "current": sessions.is_current(record),
+        "method": record.method,
+    }
+
+
+def list_devices(*, customer_id: int) -> list[SessionRecord]:
+    """Newest first."""
+    return store().list_sessions(customer_id)
+
+
+def page_devices(
+    *, customer_id: int, limit: int, cursor: str | None
+) -> tuple[list[SessionRecord], str | None]:
+    """Newest first, keyset-paginated on (created_at, id) like every list (CONTRACT §2).
+
+    Sessions live in Redis, a handful per person, so the page is cut in memory.
+    """
+    after = decode_cursor(cursor, arity=2)
+    records = sorted(
+        list_devices(customer_id=customer_id), key=lambda r: (r.created_at, r.id), reverse=True
+    )
+    if after is not None:
+        at, last_id = after
+        if not isinstance(at, int | float) or isinstance(at, bool) or not isinstance(last_id, str):
+            raise InvalidRequest(
+                "The cursor is not valid.",
+                [{"field": "cursor", "message": "not a cursor from this API"}],
+            )
+        records = [r for r in records if (r.created_at, r.id) < (at, last_id)]
+    page = records[:limit]
+    more = len(records) > limit
+    return page, encode_cursor([page[-1].created_at, page[-1].id]) if more else None
+
+
+def sign_out_device(*, customer_id: int, session_id: str) -> None:
+    """End one of this shopper's sessions; someone else's id is simply unknown."""
+    if len(session_id) > 64 or not store().delete_session(customer_id, session_id):
+        raise ProblemError(404, "not_found", "No such signed-in device.")

@@ -1,0 +1,12 @@
+"""The whole database schema: every domain's tables on one `Base.metadata`.
+
+Alembic (migrations/env.py) and the tests import `Base` from here, so a table
+declared in a domain's own `models.py` is known to both. A domain that adds a
+`models.py` adds one import line below.
+"""
+
+from __future__ import annotations
+
+from loginsvc.core.models import Base
+
+__all__ = ["Base"]
