@@ -35,5 +35,13 @@ def pick_locale(explicit: str | None = None, fallback: str | None = None) -> str
 
 _ = gettext
 
-__all__ = ["SUPPORTED", "DEFAULT", "normalise_locale", "pick_locale", "gettext", "ngettext",
-           "lazy_gettext", "_"]
+__all__ = [
+    "SUPPORTED",
+    "DEFAULT",
+    "normalise_locale",
+    "pick_locale",
+    "gettext",
+    "ngettext",
+    "lazy_gettext",
+    "_",
+]
