@@ -11,6 +11,7 @@ Prints CPU ms/request and the top of a cProfile sorted by cumulative time.
 from __future__ import annotations
 
 import cProfile
+import logging
 import os
 import pstats
 import sys
@@ -18,8 +19,6 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-
-import logging
 
 import redis
 
