@@ -4,17 +4,25 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+PIP := $(BIN)/python -m pip install -q --disable-pip-version-check
 PYTEST_ARGS ?=
 
 .PHONY: run test lint format bench lock system-deps clean wheel-check
 
+# `make run` installs only what the service needs; `make test` adds the test and
+# lint tools. Each stamp is redone when pyproject.toml or constraints.txt change.
+$(RUN_STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) -c constraints.txt -e .
+	@touch $(RUN_STAMP)
+
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
-	@touch $(STAMP)
+	$(PIP) -c constraints.txt -e '.[dev]'
+	@touch $(STAMP) $(RUN_STAMP)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/loginsvc serve
 
 # Debian packages the tests drive for real: Chromium (browser tests), php-cli and
