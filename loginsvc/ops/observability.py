@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, g, request
 
-from loginsvc.core.runtime import settings
 from loginsvc.ops import metrics
 
 _RID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -59,9 +58,8 @@ def configure_logging(*, json_lines: bool) -> None:
     root.propagate = False
 
 
-def _csp() -> str:
-    s = settings()
-    form_targets = " ".join(["'self'", *s.allowed_redirect_origins])
+def _csp(allowed_redirect_origins: tuple[str, ...]) -> str:
+    form_targets = " ".join(["'self'", *allowed_redirect_origins])
     return (
         "default-src 'self'; img-src 'self' data: https:; style-src 'self'; "
         "script-src 'self'; object-src 'none'; base-uri 'none'; "
@@ -75,25 +73,15 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 _SIGNED_PREFIXES = ("/api/v1/webhooks/", "/api/v1/sso/wordpress/")
 
 
-def _allowed_origin() -> str | None:
-    """The request's Origin when it is PUBLIC_URL's or a configured one, else None."""
-    origin = request.headers.get("Origin", "").rstrip("/").lower()
-    if not origin or not request.path.startswith(_CORS_PATHS):
-        return None
-    s = settings()
-    allowed = {_origin_of(s.public_url), *(o.lower() for o in s.allowed_redirect_origins)}
-    return origin if origin in allowed else None
-
-
 def _origin_of(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def _add_cors(resp: Response) -> None:
+def _add_cors(resp: Response, origin: str, allowed: frozenset[str]) -> None:
+    """CORS for PUBLIC_URL and the configured origins on /api/ (origin: the request's)."""
     resp.headers.add("Vary", "Origin")
-    origin = _allowed_origin()
-    if origin is None:
+    if not origin or origin not in allowed or not request.path.startswith(_CORS_PATHS):
         return
     # Credentials are allowed, so the origin is echoed, never "*".
     resp.headers["Access-Control-Allow-Origin"] = origin
@@ -118,55 +106,94 @@ def _webhook_outcome(resp: Response) -> str:
     )
 
 
-def _record_metrics(resp: Response, seconds: float) -> None:
-    rule = request.url_rule
-    # The route template, never the raw path: one series per endpoint, no tokens.
-    route = rule.rule if rule is not None else "<unmatched>"
-    # Clients choose the method: anything unusual shares one series.
-    method = request.method if request.method in _METHODS else "OTHER"
-    metrics.requests_total.labels(method, route, str(resp.status_code)).inc()
-    metrics.request_seconds.labels(method, route).observe(seconds)
-    if resp.status_code == 429:
+class _Series:
+    """The labelled children of the request metrics, looked up once per series.
+
+    `labels()` hashes and validates its arguments on every call; a verify or a
+    health check should not pay that twice per request for the same route.
+    """
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str, int], Any] = {}
+        self.seconds: dict[tuple[str, str], Any] = {}
+
+    def record(self, method: str, route: str, status: int, seconds: float) -> None:
+        count = self.counts.get((method, route, status))
+        if count is None:
+            count = metrics.requests_total.labels(method, route, str(status))
+            self.counts[(method, route, status)] = count
+        count.inc()
+        hist = self.seconds.get((method, route))
+        if hist is None:
+            hist = metrics.request_seconds.labels(method, route)
+            self.seconds[(method, route)] = hist
+        hist.observe(seconds)
+
+
+def _record_metrics(
+    series: _Series, resp: Response, route: str, method: str, seconds: float
+) -> None:
+    status = resp.status_code
+    series.record(method, route, status, seconds)
+    if status == 429:
         metrics.rate_limit_hits.labels(limit=route).inc()
-    if rule is not None and route.startswith(_SIGNED_PREFIXES) and request.method == "POST":
+    if route.startswith(_SIGNED_PREFIXES) and method == "POST":
         metrics.webhooks_total.labels(endpoint=route, outcome=_webhook_outcome(resp)).inc()
 
 
 def register_request_hooks(app: Flask) -> None:
     access = logging.getLogger("loginsvc.access")
+    s = app.config["SETTINGS"]
+    # Settings do not change while the app runs: the fixed headers are built once.
+    fixed = [
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "strict-origin-when-cross-origin"),
+        ("X-Frame-Options", "DENY"),
+        # /docs too: its scripts are files under /docs/assets, so no inline script is needed.
+        ("Content-Security-Policy", _csp(s.allowed_redirect_origins)),
+    ]
+    if s.public_url.startswith("https://"):
+        fixed.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+    allowed = frozenset(
+        {_origin_of(s.public_url), *(o.lower() for o in s.allowed_redirect_origins)}
+    )
+    series = _Series()
 
     @app.before_request
     def _start() -> None:
-        rid = request.headers.get("X-Request-ID", "")
+        rid = request.environ.get("HTTP_X_REQUEST_ID", "")
         g.request_id = rid if _RID.match(rid) else uuid.uuid4().hex
         g.started = time.perf_counter()
 
     @app.after_request
     def _finish(resp: Response) -> Response:
-        resp.headers["X-Request-ID"] = g.get("request_id", "")
-        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-        resp.headers.setdefault("X-Frame-Options", "DENY")
-        # /docs too: its scripts are files under /docs/assets, so no inline script is needed.
-        resp.headers.setdefault("Content-Security-Policy", _csp())
-        if settings().public_url.startswith("https://"):
-            resp.headers.setdefault(
-                "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
-            )
-        _add_cors(resp)
+        environ = request.environ
+        rid = g.get("request_id", "")
+        headers = resp.headers
+        headers["X-Request-ID"] = rid
+        for name, value in fixed:
+            if name not in headers:
+                headers[name] = value
+        _add_cors(resp, environ.get("HTTP_ORIGIN", "").rstrip("/").lower(), allowed)
         seconds = time.perf_counter() - g.get("started", time.perf_counter())
-        _record_metrics(resp, seconds)
-        # The path only: query strings may carry tokens.
-        access.info(
-            "request",
-            extra={
-                "request_id": g.get("request_id"),
-                "method": request.method,
-                "path": request.path,
-                "route": request.url_rule.rule if request.url_rule is not None else None,
-                "status": resp.status_code,
-                "ms": round(seconds * 1000, 2),
-                "ip": request.remote_addr,
-            },
-        )
+        rule = request.url_rule
+        # The route template, never the raw path: one series per endpoint, no tokens.
+        route = rule.rule if rule is not None else "<unmatched>"
+        # Clients choose the method: anything unusual shares one series.
+        method = request.method if request.method in _METHODS else "OTHER"
+        _record_metrics(series, resp, route, method, seconds)
+        if access.isEnabledFor(logging.INFO):
+            # The path only: query strings may carry tokens.
+            access.info(
+                "request",
+                extra={
+                    "request_id": rid,
+                    "method": request.method,
+                    "path": request.path,
+                    "route": rule.rule if rule is not None else None,
+                    "status": resp.status_code,
+                    "ms": round(seconds * 1000, 2),
+                    "ip": request.remote_addr,
+                },
+            )
         return resp
