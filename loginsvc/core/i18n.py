@@ -141,7 +141,7 @@ def load_translations(directories: tuple[str, ...], locale: str) -> NullTranslat
     return merged
 
 
-class _PoDomain(Domain):  # type: ignore[misc]
+class _PoDomain(Domain):
     """Flask-Babel's domain, reading the .po catalogs instead of compiled .mo files."""
 
     def get_translations(self) -> NullTranslations:
@@ -152,7 +152,7 @@ class _PoDomain(Domain):  # type: ignore[misc]
         return load_translations(cats.directories, locale.language if locale else DEFAULT)
 
 
-class _PoBabel(Babel):  # type: ignore[misc]
+class _PoBabel(Babel):
     @functools.cached_property
     def domain_instance(self) -> _PoDomain:
         return _PoDomain(domain=DOMAIN)
