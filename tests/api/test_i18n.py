@@ -69,7 +69,8 @@ def test_sent_page_default_age_is_two_weeks(client, mailbox):
                     headers={**ORIGIN, "Accept-Language": "fr"})
     assert r.status_code == 202
     html = r.get_data(as_text=True)
-    assert "Il fonctionne une fois et reste valable 2\u00a0semaines." in html  # CLDR: a no-break space
+    # CLDR puts a no-break space between the number and the unit.
+    assert "Il fonctionne une fois et reste valable 2\u00a0semaines." in html
     assert "14 jours" not in html
 
 
