@@ -52,7 +52,7 @@ bench: $(STAMP)
 # compiles them in memory when it loads, so nothing compiled is committed.
 CATALOGS := loginsvc/translations
 i18n-extract: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k pgettext:1c,2 --sort-by-file \
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext --sort-by-file --add-location=file \
 	  --no-wrap --project loginsvc --copyright-holder "loginsvc" \
 	  -o $(CATALOGS)/messages.pot .
 
