@@ -43,6 +43,19 @@ def test_adding_a_language_is_adding_a_po_file(make_app, mailbox, tmp_path):
     assert '<html lang="pl">' in r.get_data(as_text=True)
 
 
+def test_an_operators_catalog_overrides_single_shipped_texts(make_app, tmp_path):
+    catalog = Catalog(locale="de", domain="messages")
+    catalog.add("Sign in", "Einloggen")
+    path = tmp_path / "catalogs" / "de" / "LC_MESSAGES" / "messages.po"
+    path.parent.mkdir(parents=True)
+    with open(path, "wb") as fp:
+        write_po(fp, catalog)
+    client = make_app(translations_dir=str(tmp_path / "catalogs")).test_client()
+    html = client.get("/login?lang=de").get_data(as_text=True)
+    assert "<h1>Einloggen</h1>" in html
+    assert "Anmeldelink per E-Mail senden" in html  # every other text: the shipped catalog
+
+
 def test_a_language_without_a_catalog_is_not_offered(client, mailbox):
     r = client.get("/login", headers={"Accept-Language": "it-IT,it;q=0.9"})
     html = r.get_data(as_text=True)
