@@ -8,7 +8,8 @@ RUN_STAMP := $(VENV)/.installed-run
 PIP := $(BIN)/python -m pip install -q --disable-pip-version-check
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench lock system-deps clean wheel-check
+.PHONY: run test lint format bench lock system-deps clean wheel-check \
+	i18n-extract i18n-update i18n-compile
 
 # `make run` installs only what the service needs; `make test` adds the test and
 # lint tools. Each stamp is redone when pyproject.toml or constraints.txt change.
@@ -54,6 +55,25 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run
+
+# Texts (see loginsvc/core/i18n.py). The .po files are the catalogs: the service
+# compiles them in memory when it loads, so nothing compiled is committed.
+CATALOGS := loginsvc/translations
+i18n-extract: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext --sort-by-file --add-location=file \
+	  --no-wrap --project loginsvc --copyright-holder "loginsvc" \
+	  -o $(CATALOGS)/messages.pot .
+
+i18n-update: $(STAMP)
+	$(BIN)/pybabel update -i $(CATALOGS)/messages.pot -d $(CATALOGS) --no-wrap --ignore-obsolete
+
+# Checks every catalog compiles (with statistics); the .mo files go to build/, for
+# tools that want them; the service itself reads the .po files.
+i18n-compile: $(STAMP)
+	@set -e; for po in $(CATALOGS)/*/LC_MESSAGES/messages.po; do \
+	  lang=$$(basename $$(dirname $$(dirname $$po))); mkdir -p build/translations/$$lang/LC_MESSAGES; \
+	  $(BIN)/pybabel compile --statistics -l $$lang -i $$po -o build/translations/$$lang/LC_MESSAGES/messages.mo; \
+	done
 
 # Refresh the constraints file from the current virtualenv.
 lock: $(STAMP)

@@ -75,6 +75,9 @@ class Settings:
     trust_proxy: int = 0
     check_deliverability: bool = False
     log_json: bool = True
+    # A folder of extra gettext catalogs (<lang>/LC_MESSAGES/messages.po) used before
+    # the shipped ones: a language with a catalog there is offered, its texts win.
+    translations_dir: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -141,6 +144,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         trust_proxy=_int("TRUST_PROXY", e.get("TRUST_PROXY"), 0),
         check_deliverability=_bool(e.get("EMAIL_CHECK_DELIVERABILITY")),
         log_json=_bool(e.get("LOG_JSON"), True),
+        translations_dir=e.get("TRANSLATIONS_DIR", "").strip(),
     )
     if overrides:
         settings = settings.replace(**overrides)

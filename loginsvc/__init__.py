@@ -92,11 +92,12 @@ def register_extensions(app: Flask, settings: Settings) -> None:
 
 
 def register_i18n(app: Flask) -> None:
-    from flask_babel import Babel
-
+    from loginsvc.core import i18n
     from loginsvc.core.render import page_locale
 
-    Babel(app, locale_selector=page_locale, default_translation_directories="translations")
+    i18n.init_app(
+        app, locale_selector=page_locale, extra_directory=app.config["SETTINGS"].translations_dir
+    )
 
 
 def register_blueprints(app: Flask) -> None:

@@ -17,6 +17,7 @@ from loginsvc.core import notifications
 from loginsvc.core.emails import parse_email
 from loginsvc.core.errors import InvalidRequest, ProblemError
 from loginsvc.core.extensions import db
+from loginsvc.core.i18n import LocaleCode
 from loginsvc.core.models import ConsentEvent, Customer, Group, Order, utcnow
 from loginsvc.customers.service import country_of, refresh_search_text
 
@@ -27,7 +28,7 @@ Str200 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)
 Str300 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)]
 Str320 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320)]
 Text = Annotated[str, StringConstraints(max_length=10000)]
-Locale = Literal["en", "es", "fr", "pl", "de"]
+Locale = LocaleCode  # a language with a catalog (core/i18n.py)
 Address = Annotated[dict[Str50, Str300 | None], Field(max_length=30)]
 
 

@@ -7,7 +7,6 @@ import logging
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
-from babel.dates import format_timedelta
 from sqlalchemy.exc import IntegrityError
 
 from loginsvc.admin.shop_settings import account_mode
@@ -17,7 +16,7 @@ from loginsvc.core import mailer
 from loginsvc.core.emails import parse_email
 from loginsvc.core.errors import ProblemError
 from loginsvc.core.extensions import db
-from loginsvc.core.i18n import pick_locale
+from loginsvc.core.i18n import duration_in_words, pick_locale
 from loginsvc.core.models import Customer, UsedToken
 from loginsvc.core.runtime import login_tokens, now, settings, store
 from loginsvc.customers import service as customers_svc
@@ -110,7 +109,7 @@ def send_login_link_now(
         {
             "link": link_for(token),
             "name": (customer.name if customer else None) or "",
-            "valid_for": _validity(settings().login_link_max_age, loc),
+            "valid_for": duration_in_words(settings().login_link_max_age, loc),
         },
     )
     # End the read transaction before the slow part (SQLite: never hold a lock over SMTP).
@@ -119,11 +118,6 @@ def send_login_link_now(
     if not settings().mail_server:
         # The embedded default has no mail server: show the link where a developer looks.
         log.warning("login link for %s: %s", _mask(address.display), link_for(token))
-
-
-def _validity(seconds: int, locale: str) -> str:
-    """ "2 weeks", "1 hour": LOGIN_LINK_MAX_AGE in words (whole days said "0 days" for an hour)."""
-    return format_timedelta(dt.timedelta(seconds=seconds), locale=locale, format="long")
 
 
 def _mask(email: str) -> str:

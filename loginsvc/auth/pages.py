@@ -11,9 +11,11 @@ from urllib.parse import urlencode, urlsplit
 from flask import Blueprint, redirect, request
 
 from loginsvc.auth import login, sessions
+from loginsvc.core.error_texts import error_text
 from loginsvc.core.errors import ProblemError
+from loginsvc.core.i18n import duration_in_words
 from loginsvc.core.render import page_locale, render_page
-from loginsvc.core.runtime import login_tokens
+from loginsvc.core.runtime import login_tokens, settings
 
 bp = Blueprint("pages", __name__)
 
@@ -66,7 +68,7 @@ def login_submit() -> Any:
             status=422,
             email=email[:320],
             next=nxt or "",
-            error="error_invalid_request",
+            error=error_text("invalid_request"),
         )
     except ProblemError as err:
         if err.code in ("rate_limited", "accounts_disabled"):
@@ -75,12 +77,14 @@ def login_submit() -> Any:
                 status=err.status,
                 email=email[:320],
                 next=nxt or "",
-                error="error_" + err.code,
+                error=error_text(err.code),
             )
             resp.headers.update(err.headers)
             return resp
         raise
-    return render_page("pages/sent.html", status=202)
+    # The page says how long the link works: LOGIN_LINK_MAX_AGE in the page's words.
+    valid_for = duration_in_words(settings().login_link_max_age, page_locale())
+    return render_page("pages/sent.html", status=202, valid_for=valid_for)
 
 
 def _token_error_page(err: ProblemError, token: str | None) -> Any:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from loginsvc.auth import login, sessions
 from loginsvc.core.emails import parse_email
+from loginsvc.core.i18n import SUPPORTED
 from loginsvc.core.spec import endpoint
 from loginsvc.customers.schemas import CustomerOut, customer_out, iso
 
@@ -24,7 +25,7 @@ class LoginLinkIn(BaseModel):
         max_length=2048,
         description="Where to land after sign-in (same origin or allowed)",
     )
-    locale: str | None = Field(default=None, max_length=35, description="en, es, fr, pl or de")
+    locale: str | None = Field(default=None, max_length=35, description=", ".join(SUPPORTED))
 
     @field_validator("email")
     @classmethod

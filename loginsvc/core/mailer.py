@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app
+from flask_babel import force_locale, get_translations
 from flask_mail import Message
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from redis import Redis
 from rq import Queue, Retry
 
 from loginsvc.core.extensions import mail
-from loginsvc.core.i18n import DEFAULT, SUPPORTED
+from loginsvc.core.i18n import DEFAULT, normalise_locale
 from loginsvc.core.runtime import settings
 from loginsvc.ops import metrics
 
@@ -42,29 +43,44 @@ class MailDeliveryError(Exception):
 
 def _template_env() -> Environment:
     root = Path(str(importlib.resources.files("loginsvc.email_templates")))
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader(str(root)),
         undefined=StrictUndefined,
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
         keep_trailing_newline=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    # The catalogs of the locale render() forces (mails are rendered in the worker,
+    # outside any request, so the language is the recipient's, not a browser's).
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=lambda s: get_translations().ugettext(s),
+        ngettext=lambda s, p, n: get_translations().ungettext(s, p, n),
+        pgettext=lambda c, s: get_translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: get_translations().unpgettext(c, s, p, n),
+        newstyle=True,
+    )
+    return env
 
 
 _ENV: Environment | None = None
 
 
 def render(name: str, locale: str, context: dict[str, Any]) -> tuple[str, str, str]:
-    """(subject, text, html). The text template's first line is `Subject: …`."""
+    """(subject, text, html) in `locale`. The text template's first line is `Subject: …`.
+
+    One template per mail (`<name>.txt` and `<name>.html`); its texts come from the catalogs.
+    """
     global _ENV
     if _ENV is None:
         _ENV = _template_env()
-    loc = locale if locale in SUPPORTED else DEFAULT
-    ctx = {"shop_name": settings().shop_name, **context}
-    text = _ENV.get_template(f"{loc}/{name}.txt").render(ctx)
-    html = _ENV.get_template(f"{loc}/{name}.html").render(ctx)
+    loc = normalise_locale(locale) or DEFAULT
+    ctx = {"shop_name": settings().shop_name, "locale": loc, **context}
+    with force_locale(loc):
+        text = _ENV.get_template(f"{name}.txt").render(ctx)
+        html = _ENV.get_template(f"{name}.html").render(ctx)
     first, _, body = text.partition("\n")
     if not first.startswith("Subject:"):
-        raise ValueError(f"{loc}/{name}.txt must start with a Subject: line")
+        raise ValueError(f"{name}.txt must start with a Subject: line")
     return first[len("Subject:") :].strip(), body.lstrip("\n"), html
 
 

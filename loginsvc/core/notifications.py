@@ -8,7 +8,7 @@ from loginsvc.core.runtime import settings
 
 
 def _admin(template: str, context: dict[str, object]) -> None:
-    # The shop owner's notices exist in English only (templates/email/en/admin_*).
+    # The shop owner's notices are sent in English (templates/email/admin_*).
     to = settings().admin_email
     if to:
         mailer.enqueue(

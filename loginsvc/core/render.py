@@ -7,11 +7,12 @@ import hmac
 from typing import Any
 
 from flask import Response, g, make_response, render_template, request
+from flask_babel import refresh
 
+from loginsvc.core.error_texts import error_text
 from loginsvc.core.errors import ProblemError
-from loginsvc.core.i18n import SUPPORTED, pick_locale
+from loginsvc.core.i18n import pick_locale, supported_locales
 from loginsvc.core.runtime import settings
-from loginsvc.core.texts import translator
 
 
 def page_locale() -> str:
@@ -21,7 +22,7 @@ def page_locale() -> str:
         auth = g.get("auth")
         if auth is not None:
             fallback = auth.customer.locale
-        g.page_locale = pick_locale(explicit if explicit in SUPPORTED else None, fallback)
+        g.page_locale = pick_locale(explicit if explicit in supported_locales() else None, fallback)
     return str(g.page_locale)
 
 
@@ -42,10 +43,11 @@ def check_csrf_form() -> None:
 
 def render_page(template: str, status: int = 200, **context: Any) -> Response:
     loc = page_locale()
+    refresh()  # the page's language may have been chosen after a text was translated
     html = render_template(
         template,
-        t=translator(loc),
         locale=loc,
+        error_text=error_text,
         shop_name=settings().shop_name,
         csrf_token=csrf_token(),
         **context,

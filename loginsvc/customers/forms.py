@@ -15,27 +15,39 @@ from babel.dates import format_date, format_datetime, format_timedelta
 from babel.numbers import format_currency
 from pydantic import ValidationError
 
-from loginsvc.core.i18n import SUPPORTED
+from loginsvc.core.i18n import lazy_gettext, supported_locales
 from loginsvc.core.iso_codes import COUNTRIES
 from loginsvc.customers.profile import ADDRESS_FIELDS, ProfileChange
 
-LANGUAGE_NAMES = {
-    "en": "English",
-    "es": "Español",
-    "fr": "Français",
-    "pl": "Polski",
-    "de": "Deutsch",
-}
-assert set(LANGUAGE_NAMES) == set(SUPPORTED)
 
-# pydantic error types → short localised messages (keys of core/texts.py).
+def language_names() -> dict[str, str]:
+    """Each language the service has a catalog for, named in itself ("Deutsch")."""
+    names = {}
+    for code in supported_locales():
+        name = Locale.parse(code).get_display_name(code) or code
+        names[code] = name[:1].upper() + name[1:]
+    return names
+
+
+# pydantic error types → short localised messages.
 _ERROR_TEXTS = {
-    "string_too_long": "err_too_long",
-    "missing": "err_required",
-    "country": "err_country",
-    "phone": "err_phone",
-    "control_chars": "err_control",
-    "literal_error": "err_choice",
+    "string_too_long": lazy_gettext("This is too long."),
+    "missing": lazy_gettext("This is needed for an address."),
+    "country": lazy_gettext("Choose a country from the list."),
+    "phone": lazy_gettext("Use digits, spaces and + ( ) - . / only."),
+    "control_chars": lazy_gettext("This contains characters that are not allowed."),
+    "literal_error": lazy_gettext("Choose one of the options."),
+}
+_INVALID = lazy_gettext("Please check this field.")
+
+ORDER_STATUSES = {
+    "paid": lazy_gettext("Paid"),
+    "pending": lazy_gettext("Pending"),
+    "processing": lazy_gettext("Processing"),
+    "shipped": lazy_gettext("Shipped"),
+    "completed": lazy_gettext("Completed"),
+    "cancelled": lazy_gettext("Cancelled"),
+    "refunded": lazy_gettext("Refunded"),
 }
 
 
@@ -64,6 +76,11 @@ class Formatter:
         return format_timedelta(
             dt.timedelta(seconds=ts - now), add_direction=True, threshold=1.1, locale=self.locale
         )
+
+    def order_status(self, status: str) -> str:
+        """A known order status in words; one the shop made up is shown as it came."""
+        text = ORDER_STATUSES.get(status)
+        return str(text) if text is not None else status
 
     def money(self, amount: Any, currency: str | None) -> str:
         if amount is None or not currency:
@@ -96,8 +113,8 @@ def profile_form_values(customer: Any) -> dict[str, str]:
     return values
 
 
-def parse_profile_form(form: Any) -> tuple[ProfileChange | None, dict[str, str], dict[str, str]]:
-    """(change or None, errors by input name as text keys, the posted values)."""
+def parse_profile_form(form: Any) -> tuple[ProfileChange | None, dict[str, Any], dict[str, str]]:
+    """(change or None, error texts by input name, the posted values)."""
     values = {k: str(form.get(k, ""))[:1000] for k in profile_form_values_keys()}
     values["newsletter"] = "on" if form.get("newsletter") else ""
     data: dict[str, Any] = {
@@ -117,11 +134,11 @@ def parse_profile_form(form: Any) -> tuple[ProfileChange | None, dict[str, str],
     try:
         return ProfileChange.model_validate(data), {}, values
     except ValidationError as exc:
-        errors: dict[str, str] = {}
+        errors: dict[str, Any] = {}
         for e in exc.errors(include_url=False, include_input=False):
             loc = [str(p) for p in e.get("loc", ())]
             name = "-".join(loc[1:3]) if loc[:1] == ["addresses"] else (loc[0] if loc else "")
-            errors.setdefault(name, _ERROR_TEXTS.get(str(e.get("type")), "err_invalid"))
+            errors.setdefault(name, _ERROR_TEXTS.get(str(e.get("type")), _INVALID))
         return None, errors, values
 
 

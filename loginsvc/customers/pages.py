@@ -14,18 +14,26 @@ from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, Response, g, redirect, request
+from flask_babel import LazyString
 from pydantic import ValidationError
 
 from loginsvc.auth import login, sessions
 from loginsvc.auth.pages import require_page_session
+from loginsvc.core.error_texts import error_text
 from loginsvc.core.errors import InvalidRequest, ProblemError
-from loginsvc.core.i18n import SUPPORTED, pick_locale
+from loginsvc.core.i18n import (
+    duration_in_words,
+    lazy_gettext,
+    ngettext,
+    pick_locale,
+    supported_locales,
+)
 from loginsvc.core.render import check_csrf_form, render_page
-from loginsvc.core.runtime import now
+from loginsvc.core.runtime import now, settings
 from loginsvc.customers import account_data, devices, profile, wishlist
 from loginsvc.customers.forms import (
-    LANGUAGE_NAMES,
     Formatter,
+    language_names,
     parse_profile_form,
     profile_form_values,
 )
@@ -34,7 +42,16 @@ from loginsvc.orders.service import get_order_for, list_orders_for, order_out
 bp = Blueprint("account_pages", __name__)
 
 # Messages a redirect may name (?done=…); anything else is ignored.
-DONE = {"saved", "added", "already", "removed", "signed_out", "link_sent"}
+DONE = {
+    "saved": lazy_gettext("Your changes are saved."),
+    "added": lazy_gettext("Added to your wishlist."),
+    "already": lazy_gettext("That product is already on your wishlist."),
+    "removed": lazy_gettext("Removed from your wishlist."),
+    "signed_out": lazy_gettext("That device is signed out."),
+    "link_sent": lazy_gettext(
+        "Check your inbox: we e-mailed you a confirmation link. It brings you back here."
+    ),
+}
 
 
 def _page(template: str, status: int = 200, **context: Any) -> Response:
@@ -42,7 +59,7 @@ def _page(template: str, status: int = 200, **context: Any) -> Response:
     # A signed-in shopper's chosen language wins over the browser's, unless ?lang= asks.
     explicit = request.args.get("lang")
     g.page_locale = (
-        pick_locale(explicit if explicit in SUPPORTED else None)
+        pick_locale(explicit if explicit in supported_locales() else None)
         if (explicit or not auth.customer.locale)
         else auth.customer.locale
     )
@@ -54,6 +71,7 @@ def _page(template: str, status: int = 200, **context: Any) -> Response:
         fmt=Formatter(g.page_locale),
         section=request.endpoint,
         done=done if done in DONE else None,
+        done_text=DONE.get(done or ""),
         **context,
     )
 
@@ -142,7 +160,7 @@ def profile_page() -> Any:
             "pages/account/profile.html",
             values=profile_form_values(customer),
             errors={},
-            languages=LANGUAGE_NAMES,
+            languages=language_names(),
         )
     change, errors, values = parse_profile_form(request.form)
     if change is None:
@@ -151,7 +169,7 @@ def profile_page() -> Any:
             status=422,
             values=values,
             errors=errors,
-            languages=LANGUAGE_NAMES,
+            languages=language_names(),
         )
     profile.update_profile(customer, change)
     return _done("/account/profile", "saved")
@@ -191,13 +209,22 @@ def wishlist_add() -> Any:
             snapshot=snapshot if snapshot.name else None,
         )
     except InvalidRequest:
-        return _wishlist_page(status=422, form=form, error="err_product_id")
+        return _wishlist_page(
+            status=422,
+            form=form,
+            error=lazy_gettext("Enter a product number of 1 to 128 characters."),
+        )
     except ValidationError:
-        return _wishlist_page(status=422, form=form, error="err_too_long")
+        return _wishlist_page(status=422, form=form, error=lazy_gettext("This is too long."))
     except ProblemError as err:
         if err.code != "wishlist_full":
             raise
-        return _wishlist_page(status=409, form=form, error="err_wishlist_full")
+        full = ngettext(
+            "Your wishlist is full (%(num)d product). Remove one first.",
+            "Your wishlist is full (%(num)d products). Remove one first.",
+            wishlist.CAP,
+        )
+        return _wishlist_page(status=409, form=form, error=full)
     return _done("/account/wishlist", "added" if created else "already")
 
 
@@ -273,11 +300,15 @@ def export_download() -> Any:
     return resp
 
 
+def _delete_page(status: int = 200, **context: Any) -> Response:
+    # The confirmation link must be opened within REAUTH_SECONDS, said in the page's words.
+    within = LazyString(duration_in_words, settings().reauth_seconds)
+    return _page("pages/account/delete.html", status=status, reauth_within=within, **context)
+
+
 @bp.get("/account/delete")
 def delete_page() -> Any:
-    return _page(
-        "pages/account/delete.html", fresh=account_data.is_fresh(g.auth.record), error=None
-    )
+    return _delete_page(fresh=account_data.is_fresh(g.auth.record), error=None)
 
 
 @bp.post("/account/delete/confirm-link")
@@ -293,9 +324,7 @@ def delete_confirm_link() -> Any:
     except ProblemError as err:
         if err.code != "rate_limited":
             raise
-        return _page(
-            "pages/account/delete.html", status=429, fresh=False, error="error_rate_limited"
-        )
+        return _delete_page(status=429, fresh=False, error=error_text("rate_limited"))
     return _done("/account/delete", "link_sent")
 
 
@@ -303,13 +332,11 @@ def delete_confirm_link() -> Any:
 def delete_submit() -> Any:
     auth = g.auth
     if not account_data.is_fresh(auth.record):
-        return _page(
-            "pages/account/delete.html", status=403, fresh=False, error="delete_reauth_expired"
-        )
+        expired = lazy_gettext("Your confirmation has expired. Ask for a new link.")
+        return _delete_page(status=403, fresh=False, error=expired)
     if request.form.get("confirm") != "yes":
-        return _page(
-            "pages/account/delete.html", status=422, fresh=True, error="delete_need_confirm"
-        )
+        unchecked = lazy_gettext("Please tick the box to confirm.")
+        return _delete_page(status=422, fresh=True, error=unchecked)
     account_data.delete_customer_data(auth.customer.id, by="customer")
     resp = redirect("/account/deleted", code=303)
     sessions.clear_cookie(resp)

@@ -7,7 +7,7 @@ both refuse the same input with the same messages.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -23,6 +23,7 @@ from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from loginsvc.core.extensions import db
+from loginsvc.core.i18n import SUPPORTED, LocaleCode
 from loginsvc.core.iso_codes import COUNTRIES
 from loginsvc.core.models import ConsentEvent, Customer
 from loginsvc.customers import service as customers_svc
@@ -136,8 +137,8 @@ class ProfileChange(BaseModel):
     name: Text200 = None
     phone: Phone = None
     company: Text200 = None
-    locale: Literal["en", "es", "fr", "pl", "de"] | None = Field(
-        default=None, description="en, es, fr, pl or de"
+    locale: LocaleCode | None = Field(
+        default=None, description="a language the service has texts in: " + ", ".join(SUPPORTED)
     )
     newsletter: bool | None = Field(default=None, description="true or false")
     addresses: AddressesIn | None = None

@@ -17,6 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from loginsvc.core.emails import parse_email
 from loginsvc.core.errors import InvalidRequest, ProblemError
+from loginsvc.core.i18n import SUPPORTED
 from loginsvc.core.iso_codes import CURRENCIES
 from loginsvc.core.money import parse_amount
 
@@ -145,7 +146,7 @@ class OrderDataIn(BaseModel):
     locale: str | None = Field(
         default=None,
         max_length=35,
-        description="language of the welcome e-mail (en, es, fr, pl, de)",
+        description="language of the welcome e-mail (" + ", ".join(SUPPORTED) + ")",
     )
 
 

@@ -40,9 +40,10 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_wheel_carries_templates_migrations_and_static(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    for needed in ("loginsvc/email_templates/en/login_link.txt",
-                   "loginsvc/email_templates/de/welcome.html",
+    for needed in ("loginsvc/email_templates/login_link.txt",
+                   "loginsvc/email_templates/welcome.html",
                    "loginsvc/email_templates/_layout.html",
+                   "loginsvc/translations/de/LC_MESSAGES/messages.po",
                    "loginsvc/templates/pages/login.html",
                    "loginsvc/static/style.css",
                    "loginsvc/migrations/env.py",
