@@ -114,6 +114,31 @@ def check_origin() -> None:
         )
 
 
+def check_sign_in_origin(*, navigation: bool = False) -> None:
+    """Before anything that sets the session cookie (or posts a sign-in form): no login CSRF.
+
+    A browser sends `Origin` with every cross-site POST (forms and fetch
+    alike); it must be ours. `Origin: null` (a sandboxed frame, a data: page, a
+    redirect chain) is foreign. Without `Origin`, a Referer from our pages
+    vouches and a foreign one refuses; with neither, the caller is not a
+    browser posting cross-site (a server-side API client) and passes.
+
+    A `navigation` (a GET the browser follows from another site, such as the
+    WordPress ticket) carries no Origin and a foreign Referer by design; there
+    only an Origin that is sent (a script's fetch) must be ours.
+    """
+    origin = request.headers.get("Origin")
+    if origin is None:
+        referer = request.headers.get("Referer")
+        if navigation or not referer:
+            return
+        origin = _origin(referer)
+    if origin.rstrip("/").lower() not in allowed_origins():
+        raise ProblemError(
+            403, "csrf_failed", "This sign-in did not come from the shop's own pages."
+        )
+
+
 def current(*, required: bool = True) -> Authenticated | None:
     """The signed-in shopper of this request (cached on g)."""
     if "auth" in g:
