@@ -145,6 +145,8 @@ def current(*, required: bool = True) -> Authenticated | None:
         auth: Authenticated | None = g.auth
         if auth is None and required:
             raise Unauthorized()
+        if auth is not None:
+            _check_accounts_on()
         return auth
     token = presented_token()
     auth = None
@@ -164,9 +166,28 @@ def current(*, required: bool = True) -> Authenticated | None:
     g.auth = auth
     if auth is None and required:
         raise Unauthorized()
-    if auth is not None and _via_cookie():
-        check_origin()
+    if auth is not None:
+        _check_accounts_on()
+        if _via_cookie():
+            check_origin()
     return auth
+
+
+# Signing out works whatever the account mode: it only ends what exists.
+SIGN_OUT_ENDPOINTS = frozenset({"auth.logout", "auth.logout_all", "pages.logout_submit"})
+
+
+def _check_accounts_on() -> None:
+    """Disabled means no customer accounts: a session from before answers 403 until
+    the owner turns accounts on again (it is kept, not destroyed)."""
+    from loginsvc.admin.shop_settings import account_mode
+
+    if request.endpoint not in SIGN_OUT_ENDPOINTS and account_mode() == "disabled":
+        raise ProblemError(
+            403,
+            "accounts_disabled",
+            "This shop has turned customer accounts off for now; your account is kept.",
+        )
 
 
 def end_current() -> None:
