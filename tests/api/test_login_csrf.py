@@ -50,7 +50,7 @@ def _still_usable(client: Any, token: str, address: str) -> None:
 def test_the_reported_text_plain_form_post_plants_no_session(app, mailbox):
     client = app.test_client()
     token = _token(client, mailbox, "attacker@example.com")
-    body = ('{"token":"%s="}\r\n' % token).encode()
+    body = b'{"token":"' + token.encode() + b'="}\r\n'
     r = client.post(VERIFY, data=body, headers={"Content-Type": "text/plain",
                                                 "Origin": "https://attacker.example"})
     _problem(r, 415, "unsupported_media_type")
