@@ -127,6 +127,7 @@ def check_sign_in_origin(*, navigation: bool = False) -> None:
     WordPress ticket) carries no Origin and a foreign Referer by design; there
     only an Origin that is sent (a script's fetch) must be ours.
     """
+    g.sign_in_origin_checked = True
     origin = request.headers.get("Origin")
     if origin is None:
         referer = request.headers.get("Referer")
@@ -206,6 +207,10 @@ def is_current(record: SessionRecord) -> bool:
 
 
 def set_cookie(response: Response, token: str) -> None:
+    if not g.get("sign_in_origin_checked"):
+        # A safety net for a new way in that forgot the check: it belongs before
+        # the credential is spent (a refusal here comes after), but never no check.
+        check_sign_in_origin()
     secure = settings().public_url.startswith("https://")
     response.set_cookie(
         COOKIE, token, max_age=_ttl(), httponly=True, samesite="Lax", secure=secure, path="/"
