@@ -240,6 +240,7 @@ def openapi_document(*, title: str, version: str, server: str) -> dict[str, Any]
             codes.append("invalid_request")
         if ep.auth == "session":
             codes += ["unauthorized", "csrf_failed"] if ep.method != "GET" else ["unauthorized"]
+            codes.append("accounts_disabled")  # a session while the owner turned accounts off
         elif ep.auth == "admin":
             codes += ["unauthorized", "forbidden"]
         elif ep.auth == "signature":
