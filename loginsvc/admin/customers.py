@@ -162,6 +162,9 @@ def apply_fields(
     if data.get("status") is not None:
         if c.id is None:
             c.status = data["status"]
+            if c.status == "blocked":
+                # Links sent to the address before it had a row are void too.
+                account_modes.void_links_issued_before_now(c)
         else:
             out.actions = account_modes.change_status(c, data["status"])
     return out
@@ -185,8 +188,11 @@ def create_customer(body: CustomerCreate) -> Customer:
         raise InvalidRequest(
             "The e-mail address is not valid.", [{"field": "email", "message": str(exc)}]
         ) from None
-    mode = account_mode()
-    if body.send_invite and mode == "disabled":
+    # The owner vouches for the person, so the account opens active; when the
+    # policy refuses (accounts are off) only a guest record is kept.
+    decision = account_modes.admit(way="admin", mode=account_mode(), customer=None)
+    opens = isinstance(decision, account_modes.Admitted) and decision.open_account
+    if body.send_invite and not opens:
         raise ProblemError(
             403, "accounts_disabled", "Customer accounts are turned off; no invitation can be sent."
         )
@@ -202,13 +208,11 @@ def create_customer(body: CustomerCreate) -> Customer:
         )
     _check_number(body.customer_number, own_id=None)
     now = utcnow()
-    # The owner vouches for the person, so the account opens active (unless
-    # accounts are off, where only a guest record is kept).
     c = Customer(
         email=address.display,
         email_norm=address.norm,
         status="active",
-        has_account=mode != "disabled",
+        has_account=opens,
         account_created_at=None,
         newsletter=False,
         order_count=0,
@@ -251,11 +255,14 @@ def update_customer(customer_id: int, body: CustomerPatch) -> Customer:
     return c
 
 
-def delete_customer(customer_id: int) -> None:
-    """Irreversible; the same rules as a shopper deleting their own account."""
+def delete_customer(customer_id: int, *, key_name: str | None) -> None:
+    """Irreversible; the same rules as a shopper deleting their own account.
+
+    `key_name` is the admin API key that asked; the owner's notice says so.
+    """
     from loginsvc.customers.account_data import delete_customer_data
 
-    if delete_customer_data(customer_id, by="admin") is None:
+    if delete_customer_data(customer_id, by="admin", actor=key_name) is None:
         raise ProblemError(404, "customer_not_found", "No such customer.")
 
 

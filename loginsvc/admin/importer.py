@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from loginsvc.admin import groups
 from loginsvc.admin.customers import Applied, CustomerFields, apply_fields, record_consent
 from loginsvc.admin.import_export import BATCH, csv_rows, json_rows
-from loginsvc.admin.shop_settings import account_mode
+from loginsvc.admin.shop_settings import AccountMode, account_mode
 from loginsvc.auth import admission as account_modes
 from loginsvc.core.emails import parse_email
 from loginsvc.core.errors import ProblemError
@@ -156,10 +156,13 @@ class _Batch:
         return actions
 
     @staticmethod
-    def _one(r: Row, c: Customer | None, mode: str, lookup: dict[str, Group]) -> Applied:
+    def _one(r: Row, c: Customer | None, mode: AccountMode, lookup: dict[str, Group]) -> Applied:
         now = utcnow()
+        # The owner vouches for whom they import: the one admission policy decides.
+        decision = account_modes.admit(way="admin", mode=mode, customer=c)
+        admitted = isinstance(decision, account_modes.Admitted) and decision.open_account
         if c is None:
-            opens = mode != "disabled" and r.has_account is not False
+            opens = admitted and r.has_account is not False
             c = Customer(
                 email=r.email,
                 email_norm=r.norm,
@@ -176,7 +179,7 @@ class _Batch:
             db.session.add(c)
             r.status = "created"
         else:
-            if r.has_account and not c.has_account and mode != "disabled":
+            if r.has_account and admitted:
                 c.has_account, c.account_created_at = True, now
             c.updated_at = now
             r.status = "updated"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Select, and_, exists, or_, select, text, tuple_
+from sqlalchemy import ColumnElement, Select, and_, exists, or_, select, text, tuple_
 
+from loginsvc.core.emails import normalise
 from loginsvc.core.errors import InvalidRequest
 from loginsvc.core.extensions import db
 from loginsvc.core.models import Customer, CustomerGroup, Group
@@ -57,7 +59,11 @@ def filtered(f: FilterQuery) -> Select[Customer]:
     stmt = select(Customer)
     if f.q and f.q.strip():
         # On PostgreSQL the pg_trgm GIN index on search_text serves this LIKE.
-        stmt = stmt.where(Customer.search_text.like(_like_pattern(f.q), escape="\\"))
+        match: ColumnElement[bool] = Customer.search_text.like(_like_pattern(f.q), escape="\\")
+        with contextlib.suppress(ValueError):  # not a whole address: the LIKE alone
+            # A whole address finds its mailbox however it is spelled (IDNA, NFD, case).
+            match = or_(match, Customer.email_norm == normalise(f.q))
+        stmt = stmt.where(match)
     if f.group:
         gids = select(Group.id).where(Group.name == f.group)
         if f.group.isdigit():

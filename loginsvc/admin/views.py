@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, make_response, request, stream_with_context
+from flask import Blueprint, Response, g, jsonify, make_response, request, stream_with_context
 
 from loginsvc.admin import customers as admin_customers
 from loginsvc.admin import groups
@@ -100,7 +100,8 @@ def patch_customer(customer_id: int, body: admin_customers.CustomerPatch) -> Any
     auth="admin",
 )
 def delete_customer(customer_id: int) -> Any:
-    admin_customers.delete_customer(customer_id)
+    # The owner's notice names the key, so a deletion nobody expected can be traced.
+    admin_customers.delete_customer(customer_id, key_name=g.get("admin_key_name"))
     return Response(status=204)
 
 

@@ -1,27 +1,108 @@
-"""What the account mode and a customer's status allow: checkout, approval, blocking.
+"""Who may come in: the one admission policy, and the shop owner's side of it.
 
-The sign-in half of the modes lives in services/login.py; this module is the
-shop owner's half.
+`admit()` alone decides whether an address may sign in or get an account, from
+the account mode and what is known of the customer; every way in (e-mailed
+link, WordPress SSO, order ingest, admin create, and the ways to come) asks it
+and acts on its typed answer. The owner's side — settings, checkout
+eligibility, approving and blocking — lives below it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from loginsvc.admin.shop_settings import account_mode, all_settings, put_settings
+from loginsvc.admin.shop_settings import AccountMode, account_mode, all_settings, put_settings
 from loginsvc.auth import sessions
 from loginsvc.core import notifications
 from loginsvc.core.emails import parse_email
-from loginsvc.core.errors import InvalidRequest
+from loginsvc.core.errors import InvalidRequest, ProblemError
 from loginsvc.core.extensions import db
 from loginsvc.core.models import Customer
+from loginsvc.core.runtime import now
 from loginsvc.customers.service import find_by_email
 
 Status = Literal["active", "pending", "blocked"]
 AfterCommit = Callable[[], Any]
+
+# -- the policy ------------------------------------------------------------------
+
+# How someone comes in. "link" and "sso" sign a person in (the address is
+# proven, or vouched for by WordPress); "order" and "admin" only give an
+# address an account (the shop's backend or its owner vouches).
+Way = Literal["link", "sso", "order", "admin"]
+SIGN_IN_WAYS: frozenset[str] = frozenset({"link", "sso"})
+
+
+class KnownCustomer(Protocol):
+    """What the policy reads of a customer (a Customer row satisfies it)."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def has_account(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Refused:
+    """No: the address may not sign in (or get an account) this way, and why."""
+
+    code: Literal["accounts_disabled", "account_blocked", "account_pending"]
+    detail: str
+
+    def error(self) -> ProblemError:
+        return ProblemError(403, self.code, self.detail)
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """Yes. `open_account`: the address has no account yet and the caller opens
+    one now with `status`; a `pending` account waits for the owner's approval
+    and signs nobody in until then."""
+
+    open_account: bool
+    status: Literal["active", "pending"]
+
+    @property
+    def signs_in(self) -> bool:
+        return self.status == "active"
+
+
+Admission = Admitted | Refused
+
+DISABLED = Refused("accounts_disabled", "Customer accounts are turned off.")
+BLOCKED = Refused("account_blocked", "This account is blocked.")
+PENDING = Refused("account_pending", "This account is waiting for the shop's approval.")
+
+
+def admit(*, way: Way, mode: AccountMode, customer: KnownCustomer | None) -> Admission:
+    """The one decision: may this address come in this way? Pure; no I/O.
+
+    - A blocked customer never comes in, whatever the mode or the way.
+    - `disabled` means no customer accounts: nobody signs in and none opens
+      (an order is kept as a guest order, the owner's create keeps a record).
+    - An account waiting for approval does not sign in; it still takes orders.
+    - An address without an account gets one: `pending` in `required` mode
+      (or when the owner marked the record pending), else `active`; the owner
+      vouches for whom they create, so theirs opens active in every mode.
+    """
+    if customer is not None and customer.status == "blocked":
+        return BLOCKED
+    if mode == "disabled":
+        return DISABLED
+    if customer is not None and customer.has_account:
+        if customer.status == "pending":
+            return PENDING if way in SIGN_IN_WAYS else Admitted(False, "pending")
+        return Admitted(False, "active")
+    if way == "admin":
+        return Admitted(True, "active")
+    marked_pending = customer is not None and customer.status == "pending"
+    return Admitted(True, "pending" if mode == "required" or marked_pending else "active")
 
 
 class SettingsIn(BaseModel):
@@ -65,11 +146,11 @@ def checkout_eligibility(email: str) -> dict[str, Any]:
     db.session.rollback()
     if customer is not None and customer.status == "blocked":
         return {"allowed": False, "reason": "blocked"}
-    if account_mode() == "required":
-        if customer is None or not customer.has_account:
-            return {"allowed": False, "reason": "account_required"}
-        if customer.status == "pending":
-            return {"allowed": False, "reason": "pending"}
+    # Pending means not yet approved by the shop, in every mode.
+    if customer is not None and customer.status == "pending":
+        return {"allowed": False, "reason": "pending"}
+    if account_mode() == "required" and (customer is None or not customer.has_account):
+        return {"allowed": False, "reason": "account_required"}
     return {"allowed": True, "reason": None}
 
 
@@ -77,7 +158,9 @@ def change_status(customer: Customer, new: str) -> list[AfterCommit]:
     """Set the status; returns what must happen once the change is committed.
 
     Approval (pending → active) e-mails the customer; blocking ends every
-    session at once (the sign-in checks refuse blocked customers from then on).
+    session at once (the sign-in checks refuse blocked customers from then on)
+    and voids every login link issued before it, so lifting the block later
+    does not bring those links back: the customer asks for a new one.
     """
     old = customer.status
     if old == new:
@@ -85,6 +168,7 @@ def change_status(customer: Customer, new: str) -> list[AfterCommit]:
     customer.status = new
     actions: list[AfterCommit] = []
     if new == "blocked":
+        void_links_issued_before_now(customer)
         cid = customer.id
         actions.append(lambda: sessions.end_all(cid))
     elif new == "active" and old == "pending" and customer.has_account:
@@ -95,3 +179,8 @@ def change_status(customer: Customer, new: str) -> list[AfterCommit]:
 def run_after_commit(actions: list[AfterCommit]) -> None:
     for action in actions:
         action()
+
+
+def void_links_issued_before_now(customer: Customer) -> None:
+    """Login links signed up to this instant stop working (block, logout-all)."""
+    customer.links_valid_after = dt.datetime.fromtimestamp(now(), dt.UTC)

@@ -11,9 +11,10 @@ from sqlalchemy.exc import IntegrityError
 
 from loginsvc.admin.shop_settings import account_mode
 from loginsvc.auth import revocations, sessions
+from loginsvc.auth.admission import Refused, admit, void_links_issued_before_now
 from loginsvc.auth.tokens import LoginToken, TokenExpired, TokenInvalid
 from loginsvc.core import mailer
-from loginsvc.core.emails import parse_email
+from loginsvc.core.emails import legacy_norm, normalise, parse_email
 from loginsvc.core.errors import ProblemError
 from loginsvc.core.extensions import db
 from loginsvc.core.i18n import duration_in_words, pick_locale
@@ -88,10 +89,10 @@ def send_login_link_now(
     """Worker side: decide, sign and send. Blocked or disabled addresses get nothing."""
     address = parse_email(email)
     customer = customers_svc.find_by_email(db.session, address.norm)
-    if customer is not None and customer.status == "blocked":
-        log.info("no login link for a blocked customer")
-        return
-    if account_mode() == "disabled":
+    decision = admit(way="link", mode=account_mode(), customer=customer)
+    if isinstance(decision, Refused) and decision.code != "account_pending":
+        # A pending account gets its link: verifying it tells the shopper to wait.
+        log.info("no login link: %s", decision.code)
         return
     token, _ = login_tokens().issue(
         email=customer.email if customer else address.display,
@@ -149,41 +150,67 @@ def check_token(token: str) -> LoginToken:
     """Parse and check a token without consuming it (for the GET page)."""
     tok = _parse(token)
     if store().token_used(tok.jti) or db.session.get(UsedToken, tok.jti) is not None:
-        raise ProblemError(410, "token_used", "This login link was already used.")
+        _refusal_of_a_marked_link(tok)
     _check_customer(tok)
     db.session.rollback()
     return tok
 
 
+def _revoked() -> ProblemError:
+    return ProblemError(410, "token_revoked", "This login link no longer works.")
+
+
+def _links_void_before(tok: LoginToken, norm: str, customer: Customer | None) -> float:
+    """The instant up to which links for this address are void (0: none are).
+
+    One value from three records: the address's deletion (Redis's fast mark;
+    the database's durable one whenever Redis has none — it may have lost its
+    data, and a re-registered address has an account again), and the
+    customer's own `links_valid_after` (logout-all, a block).
+    """
+    deleted_at = store().address_deleted_at(norm)
+    if deleted_at is None:
+        forms = [norm] if legacy_norm(tok.email) == norm else [norm, legacy_norm(tok.email)]
+        deleted_at = revocations.revoked_at(db.session, *forms)
+    own = customer.links_valid_after.timestamp() if customer and customer.links_valid_after else 0
+    return max(deleted_at or 0.0, own)
+
+
 def _check_customer(tok: LoginToken) -> Customer | None:
-    deleted_at = store().address_deleted_at(tok.email.lower())
-    if deleted_at is not None and tok.issued_at <= deleted_at:
-        raise ProblemError(410, "token_revoked", "This login link no longer works.")
-    customer = customers_svc.find_by_email(db.session, tok.email.lower())
-    if deleted_at is None and (customer is None or not customer.has_account):
-        # Redis may have lost its mark; the database keeps one too.
-        gone = revocations.revoked_at(db.session, tok.email.lower())
-        if gone is not None and tok.issued_at <= gone:
-            raise ProblemError(410, "token_revoked", "This login link no longer works.")
-    if tok.customer_id is not None and (
+    """May this link sign in now? The customer row (None: the address has none yet).
+
+    A blocked customer is told so first, whatever else holds. Then one
+    revocation check: the link must be newer than every voiding event and name
+    the account it was issued for. Then the admission policy decides.
+    """
+    norm = normalise(tok.email)
+    customer = customers_svc.find_by_email(db.session, norm)
+    decision = admit(way="link", mode=account_mode(), customer=customer)
+    if isinstance(decision, Refused) and decision.code == "account_blocked":
+        raise decision.error()
+    issued_for_another = tok.customer_id is not None and (
         customer is None or customer.id != tok.customer_id or not customer.has_account
-    ):
-        raise ProblemError(410, "token_revoked", "This login link no longer works.")
-    if customer is not None:
-        if (
-            customer.links_valid_after is not None
-            and tok.issued_at <= customer.links_valid_after.timestamp()
-        ):
-            raise ProblemError(410, "token_revoked", "This login link no longer works.")
-        if customer.status == "blocked":
-            raise ProblemError(403, "account_blocked", "This account is blocked.")
-        if customer.has_account and customer.status == "pending":
-            raise ProblemError(
-                403, "account_pending", "This account is waiting for the shop's approval."
-            )
-    if (customer is None or not customer.has_account) and account_mode() == "disabled":
-        raise ProblemError(403, "accounts_disabled", "Customer accounts are turned off.")
+    )
+    if issued_for_another or tok.issued_at <= _links_void_before(tok, norm, customer):
+        raise _revoked()
+    if isinstance(decision, Refused):
+        raise decision.error()
     return customer
+
+
+def _refusal_of_a_marked_link(tok: LoginToken) -> None:
+    """A link already marked: used — unless the customer's state refuses it anyway.
+
+    Concurrent verifies of one link race for the mark; the winner may then be
+    refused (blocked, revoked), which leaves the link unspent. The losers must
+    give that same answer, not `token_used` for a link nobody used.
+    """
+    if db.session.get(UsedToken, tok.jti) is None:
+        try:
+            _check_customer(tok)
+        finally:
+            db.session.rollback()
+    raise ProblemError(410, "token_used", "This login link was already used.")
 
 
 @metrics.counted_verification
@@ -194,7 +221,7 @@ def verify_and_sign_in(token: str) -> SignIn:
     # The atomic mark answers "used before?"; the durable mark is checked by the
     # insert in _consume and the customer inside its transaction, so nothing is read twice.
     if not store().mark_token_used(tok.jti, expires_at=expires):
-        raise ProblemError(410, "token_used", "This login link was already used.")
+        _refusal_of_a_marked_link(tok)
     try:
         customer = _consume(tok, expires)
     except ProblemError as err:
@@ -242,9 +269,13 @@ def _consume(tok: LoginToken, expires: float) -> Customer:
     customer = _check_customer(tok)  # inside the transaction that marks the token
     if customer is None or not customer.has_account:
         customer, _ = customers_svc.get_or_create(
-            sess, email=tok.email, email_norm=tok.email.lower()
+            sess, email=tok.email, email_norm=normalise(tok.email)
         )
-        customers_svc.open_account(customer, mode=account_mode())
+        decision = admit(way="link", mode=account_mode(), customer=customer)
+        if isinstance(decision, Refused):  # the row appeared meanwhile, blocked
+            raise decision.error()
+        if decision.open_account:
+            customers_svc.open_account(customer, status=decision.status)
         if tok.locale and not customer.locale:
             customer.locale = tok.locale
     sess.commit()
@@ -253,6 +284,6 @@ def _consume(tok: LoginToken, expires: float) -> Customer:
 
 def logout_all(customer: Customer) -> None:
     """End every session and void every link issued before now."""
-    customer.links_valid_after = dt.datetime.fromtimestamp(now(), dt.UTC)
+    void_links_issued_before_now(customer)
     db.session.commit()
     sessions.end_all(customer.id)

@@ -6,7 +6,7 @@ Plain HTML forms, usable without JavaScript, no external assets.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from flask import Blueprint, redirect, request
 
@@ -21,22 +21,8 @@ bp = Blueprint("pages", __name__)
 
 
 def _check_form_origin() -> None:
-    """Forms may only be posted from our own pages (no login CSRF).
-
-    A browser posting cross-site sends its Origin; "null" is what a sandboxed
-    frame or data: page sends, so it counts as foreign unless a Referer from
-    our pages vouches. Only a request with neither header (not a browser) passes.
-    """
-    origin = request.headers.get("Origin")
-    if not origin or origin == "null":
-        referer = request.headers.get("Referer")
-        if referer:
-            parts = urlsplit(referer)
-            origin = f"{parts.scheme}://{parts.netloc}"
-        elif origin is None:
-            return
-    if origin.rstrip("/").lower() not in sessions.allowed_origins():
-        raise ProblemError(403, "csrf_failed", "This form came from another site.")
+    """Forms may only be posted from our own pages (no login CSRF)."""
+    sessions.check_sign_in_origin()
 
 
 @bp.get("/")

@@ -9,6 +9,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from loginsvc.core.models import AddressRevocation
+from loginsvc.core.runtime import now
 
 
 def _hash(email_norm: str) -> str:
@@ -27,8 +28,12 @@ def remember(sess: Session, email_norm: str, *, at: float, ttl: int) -> None:
     row.expires_at = when + dt.timedelta(seconds=ttl)
 
 
-def revoked_at(sess: Session, email_norm: str) -> float | None:
-    row = sess.get(AddressRevocation, _hash(email_norm))
-    if row is None or row.expires_at <= dt.datetime.now(dt.UTC):
-        return None
-    return row.revoked_at.timestamp()
+def revoked_at(sess: Session, *email_norms: str) -> float | None:
+    """When an account with one of these address forms was last deleted (None: not lately)."""
+    rows = [sess.get(AddressRevocation, _hash(norm)) for norm in dict.fromkeys(email_norms)]
+    live = [r.revoked_at.timestamp() for r in rows if r is not None and r.expires_at > _now()]
+    return max(live) if live else None
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.fromtimestamp(now(), dt.UTC)

@@ -114,12 +114,40 @@ def check_origin() -> None:
         )
 
 
+def check_sign_in_origin(*, navigation: bool = False) -> None:
+    """Before anything that sets the session cookie (or posts a sign-in form): no login CSRF.
+
+    A browser sends `Origin` with every cross-site POST (forms and fetch
+    alike); it must be ours. `Origin: null` (a sandboxed frame, a data: page, a
+    redirect chain) is foreign. Without `Origin`, a Referer from our pages
+    vouches and a foreign one refuses; with neither, the caller is not a
+    browser posting cross-site (a server-side API client) and passes.
+
+    A `navigation` (a GET the browser follows from another site, such as the
+    WordPress ticket) carries no Origin and a foreign Referer by design; there
+    only an Origin that is sent (a script's fetch) must be ours.
+    """
+    g.sign_in_origin_checked = True
+    origin = request.headers.get("Origin")
+    if origin is None:
+        referer = request.headers.get("Referer")
+        if navigation or not referer:
+            return
+        origin = _origin(referer)
+    if origin.rstrip("/").lower() not in allowed_origins():
+        raise ProblemError(
+            403, "csrf_failed", "This sign-in did not come from the shop's own pages."
+        )
+
+
 def current(*, required: bool = True) -> Authenticated | None:
     """The signed-in shopper of this request (cached on g)."""
     if "auth" in g:
         auth: Authenticated | None = g.auth
         if auth is None and required:
             raise Unauthorized()
+        if auth is not None:
+            _check_accounts_on()
         return auth
     token = presented_token()
     auth = None
@@ -139,9 +167,28 @@ def current(*, required: bool = True) -> Authenticated | None:
     g.auth = auth
     if auth is None and required:
         raise Unauthorized()
-    if auth is not None and _via_cookie():
-        check_origin()
+    if auth is not None:
+        _check_accounts_on()
+        if _via_cookie():
+            check_origin()
     return auth
+
+
+# Signing out works whatever the account mode: it only ends what exists.
+SIGN_OUT_ENDPOINTS = frozenset({"auth.logout", "auth.logout_all", "pages.logout_submit"})
+
+
+def _check_accounts_on() -> None:
+    """Disabled means no customer accounts: a session from before answers 403 until
+    the owner turns accounts on again (it is kept, not destroyed)."""
+    from loginsvc.admin.shop_settings import account_mode
+
+    if request.endpoint not in SIGN_OUT_ENDPOINTS and account_mode() == "disabled":
+        raise ProblemError(
+            403,
+            "accounts_disabled",
+            "This shop has turned customer accounts off for now; your account is kept.",
+        )
 
 
 def end_current() -> None:
@@ -160,6 +207,10 @@ def is_current(record: SessionRecord) -> bool:
 
 
 def set_cookie(response: Response, token: str) -> None:
+    if not g.get("sign_in_origin_checked"):
+        # A safety net for a new way in that forgot the check: it belongs before
+        # the credential is spent (a refusal here comes after), but never no check.
+        check_sign_in_origin()
     secure = settings().public_url.startswith("https://")
     response.set_cookie(
         COOKIE, token, max_age=_ttl(), httponly=True, samesite="Lax", secure=secure, path="/"

@@ -12,6 +12,8 @@ adding the new one in front and dropping the old one once its links expired.
 
 from __future__ import annotations
 
+import base64
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +23,9 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 TOKEN_VERSION = 1
 MAX_TOKEN_LENGTH = 4096
+# What the signer writes: an optional "." (compressed), then two unpadded
+# URL-safe base64 segments joined by one dot. Nothing else is a token.
+_CANONICAL = re.compile(r"\.?([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)")
 
 
 class TokenError(Exception):
@@ -66,6 +71,11 @@ class TokenSigner:
     def loads(self, token: str) -> dict[str, Any]:
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
             raise TokenInvalid("not a token")
+        if not _is_canonical(token):
+            # itsdangerous forgives padding, stray characters and unused low bits,
+            # so one signed payload has many spellings; a cross-site form post can
+            # smuggle one. Only the exact form the signer produced is accepted.
+            raise TokenInvalid("not in canonical form")
         try:
             data = self._serializer.loads(token)
         except BadSignature as exc:
@@ -75,6 +85,20 @@ class TokenSigner:
         if not isinstance(data, dict):
             raise TokenInvalid("malformed")
         return data
+
+
+def _is_canonical(token: str) -> bool:
+    match = _CANONICAL.fullmatch(token)
+    if match is None:
+        return False
+    for segment in match.groups():
+        try:
+            decoded = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        except ValueError:
+            return False
+        if base64.urlsafe_b64encode(decoded).rstrip(b"=").decode() != segment:
+            return False
+    return True
 
 
 class LoginTokens:

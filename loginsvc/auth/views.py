@@ -83,10 +83,13 @@ def login_link(body: LoginLinkIn) -> Any:
         "account_blocked",
         "account_pending",
         "accounts_disabled",
+        "csrf_failed",
+        "unsupported_media_type",
     ],
     tags=["auth"],
 )
 def verify(body: VerifyIn) -> Any:
+    sessions.check_sign_in_origin()
     result = login.verify_and_sign_in(body.token)
     resp = jsonify(
         customer=customer_out(result.customer),

@@ -27,8 +27,15 @@ def notify_pending_registration(customer: Customer) -> None:
     )
 
 
-def notify_account_deleted(*, customer_id: int, email: str, by: str) -> None:
-    _admin("admin_deleted", {"email": email, "customer_id": customer_id, "by": by})
+def notify_account_deleted(
+    *, customer_id: int, email: str, by: str, actor: str | None = None
+) -> None:
+    """`by`: "customer" (they deleted it themselves) or "admin" (the owner; `actor`
+    is the admin API key's name)."""
+    _admin(
+        "admin_deleted",
+        {"email": email, "customer_id": customer_id, "by": by, "actor": actor or ""},
+    )
 
 
 def send_welcome(customer: Customer, *, locale: str | None) -> None:

@@ -73,8 +73,30 @@ def parse_model(model: type[BaseModel], data: Any, *, what: str = "body") -> Bas
         raise InvalidRequest(f"The request {what} is not valid: {exc}") from None
 
 
+# application/json and the structured-syntax JSON types (application/merge-patch+json, …).
+_JSON_MEDIA = re.compile(r"application/(?:[a-z0-9!#$&^_.-]+\+)?json")
+
+
+def require_json_media() -> None:
+    """A JSON body must say it is JSON: 415 otherwise.
+
+    A cross-site `<form enctype="text/plain">` can post a body that parses as
+    JSON without any CORS preflight, but it cannot send `application/json`. So
+    no JSON endpoint reads a body sent under another media type.
+    """
+    if not _JSON_MEDIA.fullmatch(request.mimetype):
+        raise ProblemError(
+            415,
+            "unsupported_media_type",
+            "Send the body as JSON, with Content-Type: application/json.",
+        )
+
+
 def json_body() -> Any:
+    """The parsed JSON body (every JSON endpoint reads its body through here)."""
     raw = request.get_data(cache=True)
+    if raw or request.mimetype:
+        require_json_media()
     if not raw:
         raise ProblemError(400, "invalid_request", "A JSON body is required.")
     try:
@@ -218,6 +240,7 @@ def openapi_document(*, title: str, version: str, server: str) -> dict[str, Any]
             codes.append("invalid_request")
         if ep.auth == "session":
             codes += ["unauthorized", "csrf_failed"] if ep.method != "GET" else ["unauthorized"]
+            codes.append("accounts_disabled")  # a session while the owner turned accounts off
         elif ep.auth == "admin":
             codes += ["unauthorized", "forbidden"]
         elif ep.auth == "signature":
@@ -241,6 +264,17 @@ def openapi_document(*, title: str, version: str, server: str) -> dict[str, Any]
                 "400",
                 {
                     "description": "`invalid_request`: the body is not JSON",
+                    "content": {
+                        "application/problem+json": {
+                            "schema": {"$ref": "#/components/schemas/Problem"}
+                        }
+                    },
+                },
+            )
+            op["responses"].setdefault(
+                "415",
+                {
+                    "description": "`unsupported_media_type`: the body is not sent as JSON",
                     "content": {
                         "application/problem+json": {
                             "schema": {"$ref": "#/components/schemas/Problem"}

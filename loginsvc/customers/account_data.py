@@ -102,10 +102,11 @@ def require_fresh(record: SessionRecord) -> None:
         )
 
 
-def delete_customer_data(customer_id: int, *, by: str) -> str | None:
+def delete_customer_data(customer_id: int, *, by: str, actor: str | None = None) -> str | None:
     """Delete the person and detach their orders; the deleted e-mail, or None if absent.
 
-    `by` is "customer" or "admin" (it goes into the shop owner's notification).
+    `by` is "customer" or "admin", and `actor` names who exactly (the admin API
+    key's name): both go into the shop owner's notification.
     One transaction for the database; sessions end after it commits, and any
     login link left over fails with token_revoked because its customer is gone.
     """
@@ -143,7 +144,9 @@ def delete_customer_data(customer_id: int, *, by: str) -> str | None:
     sess.commit()
     sessions.end_all(customer_id)
     try:
-        notifications.notify_account_deleted(customer_id=customer_id, email=email, by=by)
+        notifications.notify_account_deleted(
+            customer_id=customer_id, email=email, by=by, actor=actor
+        )
     except Exception:
         # The deletion stands; a lost notice is logged rather than undoing it.
         log.exception("could not queue the deletion notice for customer %s", customer_id)

@@ -28,7 +28,7 @@ from loginsvc.core.i18n import (
     pick_locale,
     supported_locales,
 )
-from loginsvc.core.render import check_csrf_form, render_page
+from loginsvc.core.render import check_csrf_form, render_error_page, render_page
 from loginsvc.core.runtime import now, settings
 from loginsvc.customers import account_data, devices, profile, wishlist
 from loginsvc.customers.forms import (
@@ -87,7 +87,13 @@ def _signed_in() -> Any:
 def _require_session() -> Any:
     if request.endpoint == "account_pages.deleted":
         return None
-    if _signed_in() is None:
+    try:
+        signed_in = _signed_in()
+    except ProblemError as err:
+        if err.code != "accounts_disabled":
+            raise
+        return render_error_page(err)  # a page that says so, for browsers and all
+    if signed_in is None:
         if request.method == "POST":
             # The form's own URL cannot be opened after signing in; land on the account.
             return redirect("/login?next=%2Faccount", code=303)

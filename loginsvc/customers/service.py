@@ -90,12 +90,14 @@ def get_or_create(
     return customer, new_id is not None
 
 
-def open_account(customer: Customer, *, mode: str) -> bool:
-    """Turn a guest record into an account; True when it was opened now."""
+def open_account(customer: Customer, *, status: str) -> bool:
+    """Turn a guest record into an account; True when it was opened now.
+
+    `status` is what the admission policy (auth/admission.py) decided.
+    """
     if customer.has_account:
         return False
     customer.has_account = True
     customer.account_created_at = utcnow()
-    if mode == "required" and customer.status == "active":
-        customer.status = "pending"
+    customer.status = status
     return True

@@ -23,6 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from loginsvc.admin.shop_settings import account_mode
+from loginsvc.auth.admission import Admitted, admit
 from loginsvc.core import notifications
 from loginsvc.core.emails import normalise
 from loginsvc.core.extensions import db
@@ -93,8 +94,10 @@ def _create(sess: Session, event: OrderEvent) -> tuple[IngestResult | None, Cust
     if sess.execute(stmt).scalar() is None:
         return None, None
     opened = False
-    if mode != "disabled" and customer.status != "blocked":
-        opened = customers_svc.open_account(customer, mode=mode)
+    # A refusal (accounts disabled, a blocked address) keeps the order as a guest order.
+    decision = admit(way="order", mode=mode, customer=customer)
+    if isinstance(decision, Admitted) and decision.open_account:
+        opened = customers_svc.open_account(customer, status=decision.status)
     _fill_profile(sess, customer, event)
     _apply(customer, currency=d.currency, amount=event.total, status=d.status, sign=1)
     customer.order_count = (customer.order_count or 0) + 1

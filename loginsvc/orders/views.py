@@ -12,7 +12,7 @@ from loginsvc.core.pagination import PageQuery
 from loginsvc.core.render import render_page
 from loginsvc.core.runtime import settings
 from loginsvc.core.signed_calls import signed_endpoint
-from loginsvc.core.spec import endpoint
+from loginsvc.core.spec import endpoint, require_json_media
 from loginsvc.orders import service as orders
 from loginsvc.orders.ingest import ingest_order
 from loginsvc.orders.schemas import OrderEventIn, parse_event
@@ -71,6 +71,7 @@ class OrderListOut(BaseModel):
 @signed_endpoint(secrets=lambda: settings().webhook_secrets, scope="orders", replay_ttl=REPLAY_TTL)
 def order_webhook() -> Response:
     # The signature is checked before the body is even parsed: unsigned junk gets a 401.
+    require_json_media()
     event = parse_event(request.get_data(cache=True))
     result = ingest_order(event)
     body = {

@@ -155,6 +155,8 @@ def wordpress_ticket() -> Any:
     # this URL. WordPress redirects the browser to it right away, it lives 60 s
     # and is never written into a mail or page.
     try:
+        # Before the ticket is taken: a refused request leaves it usable.
+        sessions.check_sign_in_origin(navigation=True)
         result = wordpress.redeem_ticket(request.args.get("t", ""))
     except ProblemError as err:
         if err.code == "service_unavailable":

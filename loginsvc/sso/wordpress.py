@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from loginsvc.admin.shop_settings import account_mode
 from loginsvc.auth import sessions
+from loginsvc.auth.admission import Refused, admit
 from loginsvc.auth.login import safe_next
 from loginsvc.core.emails import parse_email
 from loginsvc.core.errors import ProblemError
@@ -113,13 +114,13 @@ def _apply(data: dict[str, Any]) -> Customer:
 def _apply_once(data: dict[str, Any]) -> Customer:
     sess = db.session
     mode = account_mode()
-    if mode == "disabled":
-        raise ProblemError(403, "accounts_disabled", "This shop does not offer customer accounts.")
     address = parse_email(str(data["email"]))
+    # Decided on the locked row; a refusal rolls back the guest row made for it.
     customer, _ = customers_svc.get_or_create(sess, email=address.display, email_norm=address.norm)
-    if customer.status == "blocked":
-        raise ProblemError(403, "account_blocked", "This account is blocked.")
-    opened = customers_svc.open_account(customer, mode=mode)
+    decision = admit(way="sso", mode=mode, customer=customer)
+    if isinstance(decision, Refused):
+        raise decision.error()
+    opened = decision.open_account and customers_svc.open_account(customer, status=decision.status)
     name = data.get("name")
     if name and not customer.name:
         customer.name = str(name)[:200]

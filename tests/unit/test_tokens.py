@@ -83,3 +83,49 @@ def test_future_token_is_invalid():
     token, _ = t.issue(email="a@x.io", customer_id=None, now=10_000.0)
     with pytest.raises(TokenInvalid):
         t.parse(token, now=1_000.0)
+
+
+_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def _low_bits_changed(token: str) -> str:
+    """The same signature bytes spelled differently (base64's unused low bits set)."""
+    pos = _B64.index(token[-1])
+    return token[:-1] + _B64[pos ^ 1]
+
+
+@pytest.mark.parametrize("spell", [
+    lambda t: t + "=",
+    lambda t: t + "==",
+    lambda t: " " + t,
+    lambda t: t + "\r\n",
+    lambda t: t[:10] + " " + t[10:],
+    lambda t: t[:10] + "\n" + t[10:],
+    lambda t: "=" + t,
+    _low_bits_changed,
+    lambda t: t.swapcase(),
+    lambda t: t[:5] + t[5].swapcase() + t[6:] if t[5].isalpha() else t[:5] + "A" + t[6:],
+    lambda t: "." + t,
+    lambda t: t.replace(".", "..", 1),
+    lambda t: t + ".",
+])
+def test_only_the_canonical_spelling_is_a_token(spell):
+    t = LoginTokens([KEY_A], max_age=DAY)
+    token, _ = t.issue(email="a@x.io", customer_id=None, now=1.0)
+    variant = spell(token)
+    if variant == token:
+        pytest.skip("identity spelling")
+    with pytest.raises(TokenInvalid):
+        t.parse(variant, now=2.0)
+
+
+def test_the_signer_alone_forgives_these_spellings():
+    """Why the strict check exists: itsdangerous accepts them (login CSRF via text/plain)."""
+    from itsdangerous import URLSafeSerializer
+
+    t = LoginTokens([KEY_A], max_age=DAY)
+    token, _ = t.issue(email="a@x.io", customer_id=None, now=1.0)
+    raw = URLSafeSerializer([KEY_A], salt=LoginTokens.SALT)
+    for variant in (token + "=", token + "\r\n", _low_bits_changed(token)):
+        assert raw.loads(variant)["e"] == "a@x.io"
+    assert t.parse(token, now=2.0).email == "a@x.io"
