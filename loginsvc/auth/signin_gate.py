@@ -1,0 +1,85 @@
+"""Who may sign in by passkey or OpenID provider: account mode, blocked, pending.
+
+The rules are those of the e-mailed link (login.py `_check_customer` and
+`_consume`). They are in the middle of moving into admission.py; passkeys and
+social sign-in call only the two functions below, so switching them over is
+an edit of this file alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from loginsvc.admin.shop_settings import account_mode
+from loginsvc.auth import login, sessions
+from loginsvc.core.errors import ProblemError
+from loginsvc.core.models import Customer
+from loginsvc.core.runtime import settings
+from loginsvc.customers import service as customers_svc
+
+
+def check_may_sign_in(customer: Customer | None) -> Customer:
+    """An existing account holder may start a session; else the link's refusal."""
+    if customer is None or not customer.has_account:
+        raise ProblemError(410, "token_revoked", "This account no longer exists.")
+    if customer.status == "blocked":
+        raise ProblemError(403, "account_blocked", "This account is blocked.")
+    if customer.status == "pending":
+        raise ProblemError(
+            403, "account_pending", "This account is waiting for the shop's approval."
+        )
+    if account_mode() == "disabled":
+        # No link can be requested in this mode either: nobody signs in.
+        raise ProblemError(403, "accounts_disabled", "Customer accounts are turned off.")
+    return customer
+
+
+def open_or_join(sess: Session, *, email: str) -> tuple[Customer, bool]:
+    """The account for a proven address, opened as a verified link opens it.
+
+    Runs in the caller's transaction; (customer, True) when the account was
+    opened now (it may be `pending` in the `required` mode).
+    """
+    address = email.strip()
+    customer = customers_svc.find_by_email(sess, address.lower(), for_update=True)
+    if customer is not None and customer.has_account:
+        return customer, False
+    if account_mode() == "disabled":
+        raise ProblemError(403, "accounts_disabled", "Customer accounts are turned off.")
+    if customer is not None and customer.status == "blocked":
+        raise ProblemError(403, "account_blocked", "This account is blocked.")
+    customer, _ = customers_svc.get_or_create(sess, email=address, email_norm=address.lower())
+    opened = customers_svc.open_account(customer, mode=account_mode())
+    return customer, opened
+
+
+def after_open(customer: Customer) -> None:
+    """What a link does once a new account is committed in `required` mode."""
+    if customer.status == "pending":
+        from loginsvc.core.notifications import notify_pending_registration
+
+        notify_pending_registration(customer)
+
+
+@dataclass
+class Started:
+    customer: Customer
+    session_token: str
+    expires_at: dt.datetime
+    next_url: str | None
+
+
+def start(customer: Customer, *, method: str, next_url: str | None = None) -> Started:
+    token, record = sessions.start_session(customer_id=customer.id, method=method)
+    expires_at = dt.datetime.fromtimestamp(
+        record.created_at + settings().session_idle_days * 86400, dt.UTC
+    )
+    return Started(
+        customer=customer,
+        session_token=token,
+        expires_at=expires_at,
+        next_url=login.safe_next(next_url),
+    )
