@@ -93,9 +93,14 @@ def finish(
 ) -> signin_gate.Started:
     """Verify the provider's answer and start a session; ProblemError on any failure."""
     p = provider(name)
-    flow = (
-        store().take_once(FLOW, answer.state) if answer.state and len(answer.state) < 200 else None
-    )
+    valid_state = bool(answer.state) and len(answer.state or "") < 200
+    flow = store().take_once(FLOW, answer.state or "") if valid_state else None
+    if answer.error:
+        # Shown even without a matching state (some providers drop it from error
+        # answers): an error starts nothing, and the flow, if any, is spent.
+        log.info("provider %s answered %s", p.name, answer.error[:80])
+        detail = (answer.error_description or answer.error)[:300]
+        raise ProblemError(400, "provider_error", f"{p.label} did not sign you in: {detail}")
     if (
         flow is None
         or flow.get("provider") != p.name
@@ -103,10 +108,6 @@ def finish(
         or not hmac.compare_digest(str(flow.get("binding")), _bind(binding))
     ):
         raise ProblemError(400, "invalid_state", "This sign-in expired or was already used.")
-    if answer.error:
-        log.info("provider %s answered %s", p.name, answer.error[:80])
-        detail = (answer.error_description or answer.error)[:300]
-        raise ProblemError(400, "provider_error", f"{p.label} did not sign you in: {detail}")
     if not answer.code or len(answer.code) > 4096:
         raise ProblemError(400, "provider_error", f"{p.label} sent no authorization code.")
     s = settings()
