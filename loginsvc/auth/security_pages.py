@@ -59,8 +59,11 @@ def _page(status: int = 200, error: str | None = None) -> Response:
         done=None,
         notice=_notices().get(request.args.get("done", "")),
         error=error,
-        passkeys=[passkeys.passkey_out(p) for p in passkeys.list_passkeys(customer_id=cid)],
-        identities=[oidc.identity_out(i) for i in oidc.list_identities(customer_id=cid)],
+        passkeys=passkeys.list_passkeys(customer_id=cid),
+        identities=[
+            {**oidc.identity_out(i), "created_at": i.created_at}
+            for i in oidc.list_identities(customer_id=cid)
+        ],
         providers=[(p.name, p.label) for p in oidc.providers().values()],
     )
 

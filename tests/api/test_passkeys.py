@@ -74,7 +74,8 @@ def test_register_list_rename_and_sign_in(app, mailbox):
     r = client.get("/api/v1/me/passkeys")
     assert r.status_code == 200
     assert r.get_json() == {"passkeys": [created], "next_cursor": None}
-    r = client.patch(f"/api/v1/me/passkeys/{created['id']}", json={"name": "Laptop"}, headers=ORIGIN)
+    path = f"/api/v1/me/passkeys/{created['id']}"
+    r = client.patch(path, json={"name": "Laptop"}, headers=ORIGIN)
     assert r.status_code == 200 and r.get_json()["name"] == "Laptop"
 
     fresh = app.test_client()
@@ -158,7 +159,8 @@ def test_blocked_customer_is_refused(app, mailbox):
     with app.app_context():
         from loginsvc.core.extensions import db
 
-        db.session.execute(text("UPDATE customers SET status = 'blocked' WHERE id = :i"), {"i": cid})
+        block = text("UPDATE customers SET status = 'blocked' WHERE id = :i")
+        db.session.execute(block, {"i": cid})
         db.session.commit()
     r = _verify(client, device.get(_assertion_options(client)))
     _problem(r, 403, "account_blocked")
