@@ -243,3 +243,26 @@ def test_deleting_the_account_deletes_its_identities(oidc_app, provider_url):
     assert _sign_in(client, provider_url, sub).status_code == 303
     assert client.delete("/api/v1/me", headers=ORIGIN).status_code == 204
     assert count_rows(oidc_app, "identities") == 0
+
+
+def test_an_id_token_signed_by_another_key_is_refused(oidc_app, provider_url):
+    """The signature is checked against the provider's JWKS, not just decoded."""
+    import time
+
+    from joserfc import jwt
+    from joserfc.jwk import RSAKey
+
+    from loginsvc.auth import oidc_client
+    from loginsvc.auth.oidc_client import OidcFailure
+
+    p = oidc_app.config["SETTINGS"].oidc_providers[0]
+    now = int(time.time())
+    claims = {"iss": provider_url, "aud": "loginsvc-test", "sub": "forged", "iat": now,
+              "exp": now + 300, "nonce": "n-1", "email": "ana@example.com",
+              "email_verified": True}
+    forged = jwt.encode({"alg": "RS256", "kid": "not-theirs"}, claims,
+                        RSAKey.generate_key(2048))
+    with pytest.raises(OidcFailure) as err:
+        oidc_client.verify_id_token(p, forged, nonce="n-1", timeout=5, now=now)
+    assert err.value.code == "invalid_id_token"
+
