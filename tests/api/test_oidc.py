@@ -266,3 +266,13 @@ def test_an_id_token_signed_by_another_key_is_refused(oidc_app, provider_url):
         oidc_client.verify_id_token(p, forged, nonce="n-1", timeout=5, now=now)
     assert err.value.code == "invalid_id_token"
 
+
+
+def test_the_last_identity_of_a_private_relay_address_stays(oidc_app, provider_url):
+    sub = _user(provider_url, email="x1y2@privaterelay.appleid.com", email_verified=True)
+    client = oidc_app.test_client()
+    assert _sign_in(client, provider_url, sub).status_code == 303
+    iid = client.get("/api/v1/me/identities").get_json()["identities"][0]["id"]
+    r = client.delete(f"/api/v1/me/identities/{iid}", headers=ORIGIN)
+    assert r.status_code == 409 and r.get_json()["code"] == "last_sign_in_method"
+    assert count_rows(oidc_app, "identities") == 1

@@ -246,3 +246,20 @@ def test_challenges_live_under_the_prefix(app, mailbox):
     keys = list(r.scan_iter(match=f"{settings.redis_prefix}wa:auth:*"))
     assert len(keys) == 1
     assert 0 < r.ttl(keys[0]) <= settings.passkey_challenge_ttl
+
+
+def test_export_lists_passkeys(client, mailbox):
+    sign_in(client, mailbox, "ana@example.com")
+    _register(client, SoftAuthenticator(), name="Phone")
+    doc = client.get("/api/v1/me/export").get_json()
+    assert [p["name"] for p in doc["passkeys"]] == ["Phone"]
+    assert doc["passkeys"][0]["created_at"].endswith("Z")
+
+
+def test_nobody_signs_in_by_passkey_while_accounts_are_disabled(app, mailbox):
+    client, device, _ = _enrolled(app, mailbox)
+    with app.app_context():
+        from loginsvc.admin.shop_settings import put_settings
+
+        put_settings({"account_mode": "disabled"})
+    _problem(_verify(client, device.get(_assertion_options(client))), 403, "accounts_disabled")
