@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Blueprint, g, redirect, request
 
-from loginsvc.auth import login, oidc, sessions
+from loginsvc.auth import login, oidc, sessions, signin_gate
 from loginsvc.core.errors import ProblemError
 from loginsvc.core.render import render_page
 from loginsvc.core.runtime import settings, store
@@ -50,6 +50,7 @@ def start(name: str) -> Any:
     link_to = _signed_in_customer() if request.args.get("link") == "1" else None
     nxt = login.safe_next(request.args.get("next"))
     try:
+        signin_gate.limit_attempts(kind="oidc-ip", ip=sessions.client_ip())
         url = oidc.begin(name=name, next_url=nxt, binding=binding, link_to=link_to)
     except ProblemError as err:
         if err.code == "service_unavailable":

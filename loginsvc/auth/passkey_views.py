@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field
 
-from loginsvc.auth import oidc, passkeys, sessions
+from loginsvc.auth import oidc, passkeys, sessions, signin_gate
 from loginsvc.auth.sessions import Authenticated
 from loginsvc.auth.views import SignInOut
 from loginsvc.core.errors import ProblemError
@@ -180,9 +180,11 @@ def remove(passkey_id: str) -> Any:
     "POST",
     summary="Request options for signing in with a passkey (discoverable, no address needed)",
     response=OptionsOut,
+    errors=["rate_limited"],
     tags=["auth"],
 )
 def authentication_options() -> Any:
+    signin_gate.limit_attempts(kind="passkey-ip", ip=sessions.client_ip())
     return jsonify(options=passkeys.authentication_options())
 
 

@@ -276,3 +276,22 @@ def test_the_last_identity_of_a_private_relay_address_stays(oidc_app, provider_u
     r = client.delete(f"/api/v1/me/identities/{iid}", headers=ORIGIN)
     assert r.status_code == 409 and r.get_json()["code"] == "last_sign_in_method"
     assert count_rows(oidc_app, "identities") == 1
+
+
+def test_an_unreachable_provider_is_a_page_not_a_500(make_app):
+    from tests.helpers import free_port
+
+    gone = OidcProvider(name="gone", issuer=f"http://127.0.0.1:{free_port()}", client_id="x")
+    client = make_app(oidc_providers=(gone,), oidc_http_timeout=2).test_client()
+    r = client.get("/login/oidc/gone")
+    assert r.status_code == 400 and _page_code(r) == "provider_error"
+    assert "loginsvc_oidc=" not in r.headers.get("Set-Cookie", "")
+
+
+def test_odd_callbacks_are_pages_not_500s(oidc_app):
+    client = oidc_app.test_client()
+    for query in ("", "?state=", "?code=x", "?state=" + "s" * 5000, "?error=", "?state=a&code="):
+        r = client.get("/login/oidc/mock/callback" + query)
+        assert r.status_code == 400 and _page_code(r) == "invalid_state", query
+    r = client.post("/login/oidc/mock/callback", data={"state": "nope", "code": "x"})
+    assert r.status_code == 400 and _page_code(r) == "invalid_state"

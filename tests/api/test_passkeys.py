@@ -263,3 +263,13 @@ def test_nobody_signs_in_by_passkey_while_accounts_are_disabled(app, mailbox):
 
         put_settings({"account_mode": "disabled"})
     _problem(_verify(client, device.get(_assertion_options(client))), 403, "accounts_disabled")
+
+
+def test_sign_in_options_are_rate_limited_per_ip(make_app):
+    app = make_app(ip_limit=2)
+    client = app.test_client()
+    assert client.post("/api/v1/auth/passkey/options").status_code == 200
+    assert client.post("/api/v1/auth/passkey/options").status_code == 200
+    r = client.post("/api/v1/auth/passkey/options")
+    _problem(r, 429, "rate_limited")
+    assert int(r.headers["Retry-After"]) >= 1
