@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from loginsvc.admin.shop_settings import account_mode
 from loginsvc.auth import login, sessions
+from loginsvc.core.emails import parse_email
 from loginsvc.core.errors import ProblemError
 from loginsvc.core.models import Customer
 from loginsvc.core.runtime import settings, store
@@ -56,15 +57,21 @@ def open_or_join(sess: Session, *, email: str) -> tuple[Customer, bool]:
     Runs in the caller's transaction; (customer, True) when the account was
     opened now (it may be `pending` in the `required` mode).
     """
-    address = email.strip()
-    customer = customers_svc.find_by_email(sess, address.lower(), for_update=True)
+    try:
+        parsed = parse_email(email)
+    except ValueError:
+        raise ProblemError(
+            403, "email_not_verified", "The address the provider gave is not usable."
+        ) from None
+    address = parsed.display
+    customer = customers_svc.find_by_email(sess, parsed.norm, for_update=True)
     if customer is not None and customer.has_account:
         return customer, False
     if account_mode() == "disabled":
         raise ProblemError(403, "accounts_disabled", "Customer accounts are turned off.")
     if customer is not None and customer.status == "blocked":
         raise ProblemError(403, "account_blocked", "This account is blocked.")
-    customer, _ = customers_svc.get_or_create(sess, email=address, email_norm=address.lower())
+    customer, _ = customers_svc.get_or_create(sess, email=address, email_norm=parsed.norm)
     opened = customers_svc.open_account(customer, mode=account_mode())
     return customer, opened
 
