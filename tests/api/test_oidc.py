@@ -295,3 +295,15 @@ def test_odd_callbacks_are_pages_not_500s(oidc_app):
         assert r.status_code == 400 and _page_code(r) == "invalid_state", query
     r = client.post("/login/oidc/mock/callback", data={"state": "nope", "code": "x"})
     assert r.status_code == 400 and _page_code(r) == "invalid_state"
+
+
+def test_a_form_post_callback_signs_in(oidc_app, provider_url):
+    """Apple answers with response_mode=form_post: the same fields, POSTed cross-site."""
+    sub = _user(provider_url, email="ana@example.com", email_verified=True)
+    client = oidc_app.test_client()
+    back = _provider_answer(_to_provider(client), sub)
+    fields = {k: v[0] for k, v in parse_qs(urlsplit(back).query).items()}
+    r = client.post("/login/oidc/mock/callback", data=fields,
+                    headers={"Origin": "https://appleid.apple.com"})
+    assert r.status_code == 303 and r.headers["Location"] == "/account"
+    assert client.get("/api/v1/me").get_json()["email"] == "ana@example.com"

@@ -273,3 +273,24 @@ def test_sign_in_options_are_rate_limited_per_ip(make_app):
     r = client.post("/api/v1/auth/passkey/options")
     _problem(r, 429, "rate_limited")
     assert int(r.headers["Retry-After"]) >= 1
+
+
+def test_one_assertion_sent_concurrently_gives_one_session(app, mailbox):
+    import threading
+
+    client, device, _ = _enrolled(app, mailbox)
+    credential = device.get(_assertion_options(client))
+    statuses: list[int] = []
+    start = threading.Barrier(6)
+
+    def attempt() -> None:
+        c = app.test_client()
+        start.wait()
+        statuses.append(_verify(c, credential).status_code)
+
+    threads = [threading.Thread(target=attempt) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(statuses) == [200] + [400] * 5
