@@ -59,10 +59,18 @@ def expected_origins() -> list[str]:
     return sorted(sessions.allowed_origins())
 
 
-def user_handle(customer_id: int) -> bytes:
+def user_handle(customer_id: int, key: str | None = None) -> bytes:
     """The WebAuthn user id: stable per account, meaningless outside it (no address in it)."""
-    key = settings().secret_keys[0].encode()
-    return hmac.new(key, f"webauthn-user:{customer_id}".encode(), hashlib.sha256).digest()
+    secret = (key or settings().secret_keys[0]).encode()
+    return hmac.new(secret, f"webauthn-user:{customer_id}".encode(), hashlib.sha256).digest()
+
+
+def _handle_matches(handle: str, customer_id: int) -> bool:
+    """Made with any of SECRET_KEYS: passkeys registered before a key rotation keep working."""
+    return any(
+        hmac.compare_digest(handle, bytes_to_base64url(user_handle(customer_id, key)))
+        for key in settings().secret_keys
+    )
 
 
 def _invalid(reason: str) -> ProblemError:
@@ -184,10 +192,7 @@ def authenticate(*, credential: dict[str, Any]) -> signin_gate.Started:
         sess.rollback()
         raise _invalid("unknown credential")
     handle = credential.get("response", {}).get("userHandle")
-    if handle and not (
-        isinstance(handle, str)
-        and hmac.compare_digest(handle, bytes_to_base64url(user_handle(passkey.customer_id)))
-    ):
+    if handle and not (isinstance(handle, str) and _handle_matches(handle, passkey.customer_id)):
         sess.rollback()
         raise _invalid("user handle does not match the credential")
     try:

@@ -294,3 +294,15 @@ def test_one_assertion_sent_concurrently_gives_one_session(app, mailbox):
     for t in threads:
         t.join(timeout=30)
     assert sorted(statuses) == [200] + [400] * 5
+
+
+def test_passkeys_survive_a_secret_key_rotation(make_app, mailbox):
+    old_key = "test-secret-key-0123456789-abcdefghijklmnop"
+    before = make_app()
+    client = before.test_client()
+    sign_in(client, mailbox, "ana@example.com")
+    device = SoftAuthenticator()
+    _register(client, device)
+    after = make_app(secret_keys=("a-brand-new-signing-key-0123456789-abcdef", old_key))
+    fresh = after.test_client()
+    assert _verify(fresh, device.get(_assertion_options(fresh))).status_code == 200
