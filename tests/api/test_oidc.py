@@ -307,3 +307,44 @@ def test_a_form_post_callback_signs_in(oidc_app, provider_url):
                     headers={"Origin": "https://appleid.apple.com"})
     assert r.status_code == 303 and r.headers["Location"] == "/account"
     assert client.get("/api/v1/me").get_json()["email"] == "ana@example.com"
+
+
+def _real_id_token(provider_url: str, *, nonce: str) -> str:
+    """An ID token the provider really issued (code flow done by hand, as a client would)."""
+    sub = _user(provider_url, email="ana@example.com", email_verified=True)
+    redirect = "http://localhost/cb"
+    r = requests.post(f"{provider_url}/oauth2/authorize", params={
+        "response_type": "code", "client_id": "loginsvc-test", "redirect_uri": redirect,
+        "scope": "openid email", "state": "s", "nonce": nonce}, data={"sub": sub},
+        allow_redirects=False, timeout=5)
+    code = parse_qs(urlsplit(r.headers["Location"]).query)["code"][0]
+    r = requests.post(f"{provider_url}/oauth2/token", data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": redirect},
+        auth=("loginsvc-test", "s3cret"), timeout=5)
+    return str(r.json()["id_token"])
+
+
+@pytest.mark.parametrize("case", ["nonce", "audience", "expired", "issuer"])
+def test_a_genuine_id_token_that_does_not_fit_is_refused(oidc_app, provider_url, case):
+    import dataclasses
+    import time
+
+    from loginsvc.auth import oidc_client
+    from loginsvc.auth.oidc_client import OidcFailure
+
+    p = oidc_app.config["SETTINGS"].oidc_providers[0]
+    token = _real_id_token(provider_url, nonce="n-good")
+    now = int(time.time())
+    assert oidc_client.verify_id_token(p, token, nonce="n-good", timeout=5, now=now)["sub"]
+    nonce = "n-other" if case == "nonce" else "n-good"
+    if case == "audience":
+        p = dataclasses.replace(p, client_id="another-client")
+    if case == "expired":
+        now += 2 * 3600
+    if case == "issuer":
+        oidc_client.metadata(p, timeout=5)  # cached under the genuine issuer
+        p = dataclasses.replace(p, issuer=provider_url + "/elsewhere")
+        oidc_client._cache[f"meta:{p.issuer}"] = oidc_client._cache[f"meta:{provider_url}"]
+    with pytest.raises(OidcFailure) as err:
+        oidc_client.verify_id_token(p, token, nonce=nonce, timeout=5, now=now)
+    assert err.value.code == "invalid_id_token"
