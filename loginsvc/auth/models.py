@@ -22,6 +22,7 @@ class Passkey(Base):
     # base64url of the raw credential id, as browsers send it in `id`
     credential_id: Mapped[str] = mapped_column(String(1400), unique=True)
     public_key: Mapped[bytes] = mapped_column(LargeBinary)  # COSE key
+    user_handle: Mapped[str] = mapped_column(String(100))  # base64url WebAuthn user id
     sign_count: Mapped[int] = mapped_column(BigId, default=0)
     transports: Mapped[list[str] | None] = mapped_column(Json)
     aaguid: Mapped[str | None] = mapped_column(String(36))

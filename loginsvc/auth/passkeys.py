@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import hmac
 import json
 import logging
+import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -59,18 +59,17 @@ def expected_origins() -> list[str]:
     return sorted(sessions.allowed_origins())
 
 
-def user_handle(customer_id: int, key: str | None = None) -> bytes:
-    """The WebAuthn user id: stable per account, meaningless outside it (no address in it)."""
-    secret = (key or settings().secret_keys[0]).encode()
-    return hmac.new(secret, f"webauthn-user:{customer_id}".encode(), hashlib.sha256).digest()
+def _user_handle(customer_id: int) -> str:
+    """The WebAuthn user id (base64url): random, one per account, kept on its passkeys.
 
-
-def _handle_matches(handle: str, customer_id: int) -> bool:
-    """Made with any of SECRET_KEYS: passkeys registered before a key rotation keep working."""
-    return any(
-        hmac.compare_digest(handle, bytes_to_base64url(user_handle(customer_id, key)))
-        for key in settings().secret_keys
-    )
+    Random rather than derived from a secret, so rotating SECRET_KEYS never
+    orphans a passkey; reused for every passkey of the account, so an
+    authenticator replaces its old passkey for this account instead of adding one.
+    """
+    existing = db.session.scalars(
+        select(Passkey.user_handle).where(Passkey.customer_id == customer_id).limit(1)
+    ).first()
+    return existing or bytes_to_base64url(secrets.token_bytes(32))
 
 
 def _invalid(reason: str) -> ProblemError:
@@ -103,10 +102,11 @@ def registration_options(*, customer: Customer) -> dict[str, Any]:
         select(Passkey.credential_id).where(Passkey.customer_id == customer.id)
     ).all()
     ttl = settings().passkey_challenge_ttl
+    handle = _user_handle(customer.id)
     options = generate_registration_options(
         rp_id=rp_id(),
         rp_name=settings().shop_name,
-        user_id=user_handle(customer.id),
+        user_id=_b64url_to_bytes(handle),
         user_name=customer.email,
         user_display_name=customer.name or customer.email,
         timeout=ttl * 1000,
@@ -120,7 +120,7 @@ def registration_options(*, customer: Customer) -> dict[str, Any]:
     )
     db.session.rollback()
     challenge = bytes_to_base64url(options.challenge)
-    store().put_once(REG, challenge, {"customer_id": customer.id}, ttl=ttl)
+    store().put_once(REG, challenge, {"customer_id": customer.id, "user_handle": handle}, ttl=ttl)
     return options_to_json_dict(options)
 
 
@@ -144,6 +144,7 @@ def register(
     transports = credential.get("response", {}).get("transports")
     passkey = Passkey(
         customer_id=customer.id,
+        user_handle=str(opened["user_handle"]),
         credential_id=bytes_to_base64url(verified.credential_id),
         public_key=verified.credential_public_key,
         sign_count=verified.sign_count,
@@ -192,7 +193,8 @@ def authenticate(*, credential: dict[str, Any]) -> signin_gate.Started:
         sess.rollback()
         raise _invalid("unknown credential")
     handle = credential.get("response", {}).get("userHandle")
-    if handle and not (isinstance(handle, str) and _handle_matches(handle, passkey.customer_id)):
+    same_user = isinstance(handle, str) and hmac.compare_digest(handle, passkey.user_handle)
+    if handle and not same_user:
         sess.rollback()
         raise _invalid("user handle does not match the credential")
     try:

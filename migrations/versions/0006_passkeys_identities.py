@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("customer_id", BIG_ID, nullable=False),
         sa.Column("credential_id", sa.String(length=1400), nullable=False),
         sa.Column("public_key", sa.LargeBinary(), nullable=False),
+        sa.Column("user_handle", sa.String(length=100), nullable=False),
         sa.Column("sign_count", BIG_ID, nullable=False),
         sa.Column("transports", JSON, nullable=True),
         sa.Column("aaguid", sa.String(length=36), nullable=True),

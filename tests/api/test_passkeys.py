@@ -306,3 +306,15 @@ def test_passkeys_survive_a_secret_key_rotation(make_app, mailbox):
     after = make_app(secret_keys=("a-brand-new-signing-key-0123456789-abcdef", old_key))
     fresh = after.test_client()
     assert _verify(fresh, device.get(_assertion_options(fresh))).status_code == 200
+
+
+def test_an_account_keeps_one_user_handle_and_a_foreign_one_is_refused(app, mailbox):
+    client = app.test_client()
+    sign_in(client, mailbox, "ana@example.com")
+    first, second = SoftAuthenticator(), SoftAuthenticator()
+    _register(client, first)
+    _register(client, second)
+    assert first.user_handle == second.user_handle and len(first.user_handle or b"") == 32
+    second.user_handle = bytes(32)  # claims to be another account's credential
+    fresh = app.test_client()
+    _problem(_verify(fresh, second.get(_assertion_options(fresh))), 400, "invalid_passkey")
