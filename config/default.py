@@ -19,6 +19,17 @@ from dotenv import dotenv_values
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 DEFAULT_LINK_MAX_AGE = 14 * 24 * 3600
 
+# OpenID providers that need no OIDC_<NAME>_ISSUER. Microsoft's is the tenant of
+# personal accounts (its "common" endpoint names no single issuer to check).
+OIDC_PRESETS = {
+    "google": ("https://accounts.google.com", "Google"),
+    "apple": ("https://appleid.apple.com", "Apple"),
+    "microsoft": (
+        "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0",
+        "Microsoft",
+    ),
+}
+
 
 def _csv(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
@@ -37,6 +48,63 @@ def _int(name: str, value: str | None, default: int) -> int:
         return int(value)
     except ValueError:
         raise SystemExit(f"loginsvc: {name} must be an integer, got {value!r}") from None
+
+
+@dataclass(frozen=True)
+class OidcProvider:
+    """One configured OpenID Connect provider (OIDC_<NAME>_*)."""
+
+    name: str
+    issuer: str
+    client_id: str
+    client_secret: str = ""
+    label: str = ""
+    # Apple signs in with a client secret that is a JWT made from these (OIDC_APPLE_*).
+    team_id: str = ""
+    key_id: str = ""
+    private_key: str = ""
+
+    @property
+    def is_apple(self) -> bool:
+        return self.name == "apple"
+
+
+def _oidc_providers(e: Mapping[str, str]) -> tuple[OidcProvider, ...]:
+    out = []
+    for raw in _csv(e.get("OIDC_PROVIDERS")):
+        name = raw.lower()
+        if not name.replace("_", "").isalnum() or len(name) > 40:
+            raise SystemExit(f"loginsvc: OIDC_PROVIDERS: {raw!r} is not a provider name")
+        up = name.upper()
+        preset_issuer, preset_label = OIDC_PRESETS.get(name, ("", name.title()))
+        issuer = (e.get(f"OIDC_{up}_ISSUER") or preset_issuer).strip().rstrip("/")
+        if not issuer:
+            raise SystemExit(f"loginsvc: OIDC_{up}_ISSUER is needed for provider {name!r}")
+        client_id = (e.get(f"OIDC_{up}_CLIENT_ID") or "").strip()
+        if not client_id:
+            raise SystemExit(f"loginsvc: OIDC_{up}_CLIENT_ID is needed for provider {name!r}")
+        provider = OidcProvider(
+            name=name,
+            issuer=issuer,
+            client_id=client_id,
+            client_secret=e.get(f"OIDC_{up}_CLIENT_SECRET") or "",
+            label=(e.get(f"OIDC_{up}_LABEL") or "").strip() or preset_label,
+            team_id=(e.get(f"OIDC_{up}_TEAM_ID") or "").strip(),
+            key_id=(e.get(f"OIDC_{up}_KEY_ID") or "").strip(),
+            # A PEM in one environment line may carry its newlines as "\n".
+            private_key=(e.get(f"OIDC_{up}_PRIVATE_KEY") or "").replace("\\n", "\n"),
+        )
+        if (
+            provider.is_apple
+            and not provider.client_secret
+            and not (provider.team_id and provider.key_id and provider.private_key)
+        ):
+            raise SystemExit(
+                "loginsvc: apple needs OIDC_APPLE_TEAM_ID, OIDC_APPLE_KEY_ID and "
+                "OIDC_APPLE_PRIVATE_KEY (its client secret is a JWT made from them)"
+            )
+        out.append(provider)
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -78,6 +146,12 @@ class Settings:
     # A folder of extra gettext catalogs (<lang>/LC_MESSAGES/messages.po) used before
     # the shipped ones: a language with a catalog there is offered, its texts win.
     translations_dir: str = ""
+    # Passkeys: the relying party is PUBLIC_URL's host unless WEBAUTHN_RP_ID names a parent domain.
+    webauthn_rp_id: str = ""
+    passkey_challenge_ttl: int = 300
+    oidc_providers: tuple[OidcProvider, ...] = ()
+    oidc_flow_ttl: int = 600
+    oidc_http_timeout: int = 10
 
     @property
     def is_production(self) -> bool:
@@ -145,6 +219,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         check_deliverability=_bool(e.get("EMAIL_CHECK_DELIVERABILITY")),
         log_json=_bool(e.get("LOG_JSON"), True),
         translations_dir=e.get("TRANSLATIONS_DIR", "").strip(),
+        webauthn_rp_id=e.get("WEBAUTHN_RP_ID", "").strip().lower(),
+        oidc_providers=_oidc_providers(e),
     )
     if overrides:
         settings = settings.replace(**overrides)

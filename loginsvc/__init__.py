@@ -102,6 +102,7 @@ def register_i18n(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from loginsvc.admin import views as admin
+    from loginsvc.auth import oidc_pages, passkey_views, security_pages
     from loginsvc.auth import pages as views
     from loginsvc.auth import views as auth
     from loginsvc.core import codes as _codes  # noqa: F401  (declares the error codes)
@@ -114,6 +115,8 @@ def register_blueprints(app: Flask) -> None:
 
     for module in (health, auth, orders, me, admin, sso, views, account, ops):
         app.register_blueprint(module.bp)
+    for extra in (passkey_views, oidc_pages, security_pages):
+        app.register_blueprint(extra.bp)
 
 
 def register_error_handlers(app: Flask) -> None:

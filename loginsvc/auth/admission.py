@@ -31,11 +31,12 @@ AfterCommit = Callable[[], Any]
 
 # -- the policy ------------------------------------------------------------------
 
-# How someone comes in. "link" and "sso" sign a person in (the address is
-# proven, or vouched for by WordPress); "order" and "admin" only give an
-# address an account (the shop's backend or its owner vouches).
-Way = Literal["link", "sso", "order", "admin"]
-SIGN_IN_WAYS: frozenset[str] = frozenset({"link", "sso"})
+# How someone comes in. "link", "sso", "passkey" and "oidc" sign a person in
+# (the address is proven, vouched for by WordPress or by the OpenID provider, or
+# the passkey is the account's own); "order" and "admin" only give an address an
+# account (the shop's backend or its owner vouches).
+Way = Literal["link", "sso", "passkey", "oidc", "order", "admin"]
+SIGN_IN_WAYS: frozenset[str] = frozenset({"link", "sso", "passkey", "oidc"})
 
 
 class KnownCustomer(Protocol):

@@ -10,6 +10,8 @@ Keys (all under the configured prefix):
 - ``ticket:{sha256}``       one-time single sign-on tickets
 - ``gone:{sha256(email)}``  when an account with this address was deleted, while
                             links issued before then could still be alive
+- ``wa:{kind}:{sha256(challenge)}``  an open WebAuthn ceremony (reg | auth), single-use
+- ``oidc:{sha256(state)}``  an open OpenID Connect sign-in (nonce, PKCE verifier, next)
 """
 
 from __future__ import annotations
@@ -176,6 +178,15 @@ class Store:
     def address_deleted_at(self, email_norm: str) -> float | None:
         raw = self.r.get(f"{self.p}gone:{_h(email_norm)}")
         return float(raw) if raw else None
+
+    # -- single-use ceremony state (passkeys, OpenID Connect) ------------------
+    def put_once(self, kind: str, key: str, data: dict[str, Any], *, ttl: int) -> None:
+        self.r.set(f"{self.p}{kind}:{_h(key)}", json.dumps(data), ex=ttl)
+
+    def take_once(self, kind: str, key: str) -> dict[str, Any] | None:
+        """Read and delete in one step (GETDEL): a second taker gets None."""
+        raw = self.r.getdel(f"{self.p}{kind}:{_h(key)}")
+        return json.loads(raw) if raw else None
 
     # -- health --------------------------------------------------------------
     def ping(self) -> bool:

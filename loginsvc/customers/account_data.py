@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 
 from loginsvc.auth import revocations, sessions
+from loginsvc.auth.models import Identity, Passkey
 from loginsvc.core import notifications
 from loginsvc.core.errors import ProblemError
 from loginsvc.core.extensions import db
@@ -77,6 +78,20 @@ def export_for(customer: Customer, *, session_records: list[SessionRecord]) -> d
             }
             for r in session_records
         ],
+        "passkeys": [
+            {"name": p.name, "created_at": _iso(p.created_at), "last_used_at": _iso(p.last_used_at)}
+            for p in db.session.scalars(select(Passkey).where(Passkey.customer_id == customer.id))
+        ],
+        "linked_accounts": [
+            {
+                "provider": i.provider,
+                "issuer": i.issuer,
+                "subject": i.subject,
+                "email": i.email,
+                "created_at": _iso(i.created_at),
+            }
+            for i in db.session.scalars(select(Identity).where(Identity.customer_id == customer.id))
+        ],
         "newsletter_consent": [
             {"newsletter": e.newsletter, "source": e.source, "at": _iso(e.at)} for e in consent
         ],
@@ -133,7 +148,7 @@ def delete_customer_data(customer_id: int, *, by: str, actor: str | None = None)
     )
     # The foreign keys cascade on PostgreSQL and SQLite alike; spelled out so the
     # rows go even where the constraint was created without ON DELETE.
-    for model in (WishlistItem, ConsentEvent, CustomerGroup):
+    for model in (WishlistItem, ConsentEvent, CustomerGroup, Passkey, Identity):
         sess.execute(delete(model).where(model.customer_id == customer_id))
     sess.execute(delete(Customer).where(Customer.id == customer_id))
     # A link sent before the address had an account names no customer, so the

@@ -60,6 +60,8 @@ class ExportOut(BaseModel):
     orders: list[dict[str, Any]]
     wishlist: list[WishlistItemOut]
     sessions: list[dict[str, Any]]
+    passkeys: list[dict[str, Any]]
+    linked_accounts: list[dict[str, Any]]
     newsletter_consent: list[dict[str, Any]]
 
 

@@ -190,7 +190,8 @@ def test_export_holds_every_personal_datum(client, mailbox, app):
     assert r.status_code == 200
     doc = r.get_json()
     assert set(doc) == {"exported_at", "shop", "profile", "orders", "wishlist", "sessions",
-                        "newsletter_consent"}
+                        "passkeys", "linked_accounts", "newsletter_consent"}
+    assert doc["passkeys"] == [] and doc["linked_accounts"] == []
     assert doc["profile"]["email"] == "ana@example.com" and doc["profile"]["name"] == "Ana"
     assert doc["profile"]["addresses"]["billing"]["city"] == "Madrid"
     assert doc["orders"][0]["order_id"] == "1001" and doc["orders"][0]["items"][0]["quantity"] == 2
