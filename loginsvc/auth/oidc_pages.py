@@ -89,6 +89,10 @@ def callback(name: str) -> Any:
         return _failure(err)
     resp = redirect(result.next_url or "/account", code=303)
     resp.headers["Referrer-Policy"] = "no-referrer"
+    # The provider's answer arrives cross-site by design (a redirect, or Apple's
+    # form_post); what makes it this browser's own is the state bound to its
+    # loginsvc_oidc cookie, checked by oidc.finish, not the Origin.
+    sessions.origin_vouched_by_binding()
     sessions.set_cookie(resp, result.session_token)
     return resp
 

@@ -206,6 +206,12 @@ def is_current(record: SessionRecord) -> bool:
     return bool(auth and hmac.compare_digest(auth.record.id, record.id))
 
 
+def origin_vouched_by_binding() -> None:
+    """This sign-in proved it belongs to this browser another way (a state bound to
+    a cookie of ours, as the OpenID callback does), so a foreign Origin is expected."""
+    g.sign_in_origin_checked = True
+
+
 def set_cookie(response: Response, token: str) -> None:
     if not g.get("sign_in_origin_checked"):
         # A safety net for a new way in that forgot the check: it belongs before
