@@ -57,8 +57,12 @@ def login_submit() -> Any:
     email = request.form.get("email", "")
     nxt = request.form.get("next") or None
     try:
-        login.request_login_link(
-            email=email, next_url=nxt, locale=page_locale(), ip=sessions.client_ip()
+        handle = login.request_login_link(
+            email=email,
+            next_url=nxt,
+            locale=page_locale(),
+            ip=sessions.client_ip(),
+            user_agent=request.headers.get("User-Agent", ""),
         )
     except ValueError:
         return render_page(
@@ -80,7 +84,9 @@ def login_submit() -> Any:
             resp.headers.update(err.headers)
             return resp
         raise
-    return render_page("pages/sent.html", status=202)
+    from loginsvc.auth.attempt_pages import waiting_page
+
+    return waiting_page(handle, status=202)
 
 
 def _token_error_page(err: ProblemError, token: str | None) -> Any:
@@ -104,7 +110,9 @@ def verify_page() -> Any:
         if err.code == "service_unavailable":
             raise
         return _token_error_page(err, token)
-    resp = render_page("pages/verify.html", token=token)
+    from loginsvc.auth.attempt_pages import device_context
+
+    resp = render_page("pages/verify.html", token=token, **device_context(token))
     resp.headers["Referrer-Policy"] = "no-referrer"
     return resp
 

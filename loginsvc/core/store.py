@@ -10,6 +10,8 @@ Keys (all under the configured prefix):
 - ``ticket:{sha256}``       one-time single sign-on tickets
 - ``gone:{sha256(email)}``  when an account with this address was deleted, while
                             links issued before then could still be alive
+- ``attempt:{id}``          one sign-in attempt (hash): the code's HMAC, wrong tries,
+                            the match number, the asking device, its status
 """
 
 from __future__ import annotations
@@ -21,6 +23,22 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import redis
+
+
+# HSET only when the hash still exists (an expired attempt is not brought back).
+_UPDATE_IF_EXISTS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+_CLAIM_IF_EXISTS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return redis.call('HSETNX', KEYS[1], ARGV[1], '1')
+"""
+_INCR_IF_EXISTS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 999 end
+return redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+"""
 
 
 def _s(value: bytes | str) -> str:
@@ -176,6 +194,38 @@ class Store:
     def address_deleted_at(self, email_norm: str) -> float | None:
         raw = self.r.get(f"{self.p}gone:{_h(email_norm)}")
         return float(raw) if raw else None
+
+    # -- sign-in attempts (code in the mail, the device that asked) ------------
+    def put_attempt(self, attempt_id: str, fields: dict[str, str], *, ttl: int) -> None:
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(f"{self.p}attempt:{attempt_id}", mapping=fields)  # type: ignore[arg-type]
+        pipe.expire(f"{self.p}attempt:{attempt_id}", ttl)
+        pipe.execute()
+
+    def update_attempt(self, attempt_id: str, fields: dict[str, str]) -> bool:
+        """Set fields of a live attempt; False (and nothing written) when it is gone."""
+        key = f"{self.p}attempt:{attempt_id}"
+        ok = self.r.eval(_UPDATE_IF_EXISTS, 1, key, *[x for kv in fields.items() for x in kv])
+        return bool(ok)
+
+    def get_attempt(self, attempt_id: str) -> dict[str, str] | None:
+        raw = self.r.hgetall(f"{self.p}attempt:{attempt_id}")
+        return {_s(k): _s(v) for k, v in raw.items()} if raw else None
+
+    def count_attempt_failure(self, attempt_id: str, counter: str) -> int:
+        """One more wrong try (atomic); the new count."""
+        key = f"{self.p}attempt:{attempt_id}"
+        return int(self.r.eval(_INCR_IF_EXISTS, 1, key, counter))
+
+    def attempt_counter(self, attempt_id: str, counter: str) -> int:
+        return int(self.r.hget(f"{self.p}attempt:{attempt_id}", counter) or 0)
+
+    def claim_attempt(self, attempt_id: str, flag: str) -> bool:
+        """Set a flag once (HSETNX): True only for the first caller."""
+        return bool(self.r.eval(_CLAIM_IF_EXISTS, 1, f"{self.p}attempt:{attempt_id}", flag))
+
+    def release_attempt(self, attempt_id: str, flag: str) -> None:
+        self.r.hdel(f"{self.p}attempt:{attempt_id}", flag)
 
     # -- health --------------------------------------------------------------
     def ping(self) -> bool:

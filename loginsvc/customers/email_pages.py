@@ -1,0 +1,2 @@
+from flask import Blueprint
+bp = Blueprint("email_pages", __name__)
