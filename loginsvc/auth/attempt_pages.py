@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, redirect, request
+from werkzeug.wrappers import Response as BaseResponse
 
 from loginsvc.auth import attempt_signin, attempts, sessions
 from loginsvc.auth.attempt_views import ATTEMPT_COOKIE
@@ -69,7 +70,7 @@ def waiting_page(
     return resp
 
 
-def _signed_in(result: SignIn) -> Response:
+def _signed_in(result: SignIn) -> BaseResponse:
     resp = redirect(result.next_url or "/account", code=303)
     resp.headers["Referrer-Policy"] = "no-referrer"
     sessions.set_cookie(resp, result.session_token)

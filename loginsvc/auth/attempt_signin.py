@@ -149,7 +149,9 @@ def complete(*, attempt: str, cookie: str | None) -> login.SignIn:
     if a.status == "signed_in":
         raise _used()
     if a.status != "approved" or a.approved_customer is None:
-        raise ProblemError(409, "not_approved", "Not approved yet: open the link on the other device.")
+        raise ProblemError(
+            409, "not_approved", "Not approved yet: open the link on the other device."
+        )
     if not attempts.claim_completion(a.id):
         raise _used()
     try:

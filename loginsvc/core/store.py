@@ -24,7 +24,6 @@ from typing import Any
 
 import redis
 
-
 # HSET only when the hash still exists (an expired attempt is not brought back).
 _UPDATE_IF_EXISTS = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end

@@ -13,7 +13,8 @@ from freezegun import freeze_time
 from tests.conftest import count_rows
 from tests.helpers import ORIGIN, Mail, bearer, mail_code, sent_shape
 
-UA_LAPTOP = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
+UA_LAPTOP = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+             "Chrome/131.0 Safari/537.36")
 
 
 def ask(client: Any, mailbox: Any, address: str, **extra: Any) -> tuple[str, Mail]:
@@ -91,8 +92,8 @@ def test_link_first_then_code_is_used(client, mailbox):
 def test_five_wrong_codes_void_the_code_but_not_the_link(client, mailbox):
     attempt, mail = ask(client, mailbox, "guess@example.com")
     code = mail_code(mail)
-    lefts = [problem(verify_code(client, attempt, wrong(code)), 400, "invalid_code")["attempts_left"]
-             for _ in range(5)]
+    lefts = [problem(verify_code(client, attempt, wrong(code)), 400, "invalid_code")
+             ["attempts_left"] for _ in range(5)]
     assert lefts == [4, 3, 2, 1, 0]
     problem(verify_code(client, attempt, code), 429, "too_many_attempts")  # even the right one
     problem(verify_code(client, attempt, wrong(code)), 429, "too_many_attempts")
@@ -172,7 +173,8 @@ def test_concurrent_wrong_guesses_never_exceed_five(app, mailbox):
     def worker(i: int) -> None:
         c = app.test_client()
         barrier.wait()
-        statuses.append(verify_code(c, attempt, f"{(int(code) + 1 + i) % 1_000_000:06d}").status_code)
+        guess = f"{(int(code) + 1 + i) % 1_000_000:06d}"
+        statuses.append(verify_code(c, attempt, guess).status_code)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(20)]
     for t in threads:
@@ -284,8 +286,8 @@ def test_three_wrong_numbers_close_the_approval_but_the_link_works(app, mailbox)
     laptop, phone = app.test_client(), app.test_client()
     attempt, mail = ask(laptop, mailbox, "numbers@example.com")
     match = status(laptop, attempt)["match"]
-    lefts = [problem(approve(phone, mail.token, other(match)), 400, "match_mismatch")["attempts_left"]
-             for _ in range(3)]
+    lefts = [problem(approve(phone, mail.token, other(match)), 400, "match_mismatch")
+             ["attempts_left"] for _ in range(3)]
     assert lefts == [2, 1, 0]
     problem(approve(phone, mail.token, match), 409, "approval_closed")
     assert status(laptop, attempt)["status"] == "pending"
@@ -314,7 +316,8 @@ def test_welcome_mail_code_has_no_device_to_approve(app, mailbox):
         from loginsvc.core.notifications import send_invite
         from loginsvc.customers.service import get_or_create, open_account
 
-        c, _ = get_or_create(db.session, email="invited@example.com", email_norm="invited@example.com")
+        c, _ = get_or_create(db.session, email="invited@example.com",
+                             email_norm="invited@example.com")
         open_account(c, mode="optional")
         db.session.commit()
         send_invite(c)
