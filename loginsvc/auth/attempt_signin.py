@@ -48,19 +48,19 @@ def verify_code(*, attempt: str, code: str) -> login.SignIn:
         raise _used()
     if now() > a.expires_at:
         raise ProblemError(410, "code_expired", "This code has expired; use the link or ask again.")
-    if a.code_fails >= attempts.CODE_TRIES:
+    if a.code_fails >= attempts.CODE_TRIES or attempts.address_locked(a.email):
         raise _too_many()
     code = (code or "").replace(" ", "").replace("-", "")
     if not _CODE.fullmatch(code):
         raise _invalid_code(attempts.CODE_TRIES - a.code_fails)  # cannot be right: not counted
     if not attempts.code_matches(a, code):
-        wrong = attempts.count_wrong_code(a.id)
+        wrong = attempts.count_wrong_code(a.id, email=a.email)
         if wrong > attempts.CODE_TRIES:
             raise _too_many()
         raise _invalid_code(attempts.CODE_TRIES - wrong)
     # Wrong guesses racing this one are counted as they finish; read the count
     # again so that a right code never wins after the fifth wrong one.
-    if attempts.wrong_codes(a.id) >= attempts.CODE_TRIES:
+    if attempts.wrong_codes(a.id) >= attempts.CODE_TRIES or attempts.address_locked(a.email):
         raise _too_many()
     if a.email is None or a.issued_at is None:  # no mail went out: nothing can match
         raise _invalid_code()

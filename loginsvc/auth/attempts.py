@@ -25,6 +25,10 @@ from loginsvc.core.runtime import now, settings, store
 
 CODE_TRIES = 5  # wrong codes before the code is void (the link still works)
 MATCH_TRIES = 3  # wrong numbers before approval from another device is closed
+# Wrong codes per address per day, over all its attempts: bounds guessing by an
+# asker who starts attempt after attempt for someone else's address.
+CODE_TRIES_PER_ADDRESS = 20
+ADDRESS_WINDOW = 86400
 GRACE = 3600  # seconds the record outlives the code, so late pollers learn "expired"
 
 
@@ -179,8 +183,20 @@ def code_matches(attempt: Attempt, code: str) -> bool:
     return ok
 
 
-def count_wrong_code(attempt_id: str) -> int:
+def count_wrong_code(attempt_id: str, *, email: str | None) -> int:
+    if email:
+        store().hit(
+            "code-wrong", email.lower(), limit=CODE_TRIES_PER_ADDRESS, window=ADDRESS_WINDOW
+        )
     return store().count_attempt_failure(attempt_id, "cf")
+
+
+def address_locked(email: str | None) -> bool:
+    """Too many wrong codes for this address today: its codes are void (links still work)."""
+    if not email:
+        return False
+    wrong = store().hits("code-wrong", email.lower(), window=ADDRESS_WINDOW)
+    return wrong >= CODE_TRIES_PER_ADDRESS
 
 
 def wrong_codes(attempt_id: str) -> int:

@@ -155,6 +155,11 @@ class Store:
         retry_after = (slot + 1) * window - now
         return int(count) <= limit, max(1, retry_after)
 
+    def hits(self, name: str, key: str, *, window: int) -> int:
+        """The count `hit` has reached in the current window (without counting one)."""
+        slot = int(time.time()) // window
+        return int(self.r.get(f"{self.p}rl:{name}:{_h(key)[:32]}:{slot}") or 0)
+
     # -- signed server-to-server calls (replay cache) --------------------------
     def claim_delivery(self, scope: str, delivery_id: str, *, ttl: int) -> bool:
         """True for the first claimant of a webhook-id; later ones replay the answer."""

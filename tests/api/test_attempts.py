@@ -352,3 +352,14 @@ def test_complete_refuses_a_customer_blocked_after_approval(app, mailbox):
     problem(laptop.post(f"/api/v1/auth/attempts/{attempt}/complete", json={}),
             403, "account_blocked")
     assert laptop.get("/api/v1/me").status_code == 401
+
+
+def test_wrong_codes_per_address_are_capped_across_attempts(make_app, mailbox):
+    client = make_app(email_limit=100).test_client()
+    mails = [ask(client, mailbox, "target@example.com") for _ in range(5)]
+    for attempt, mail in mails[:4]:  # 4 attempts x 5 wrong codes = the daily cap of 20
+        for _ in range(5):
+            problem(verify_code(client, attempt, wrong(mail_code(mail))), 400, "invalid_code")
+    attempt, mail = mails[4]
+    problem(verify_code(client, attempt, mail_code(mail)), 429, "too_many_attempts")
+    assert client.post("/api/v1/auth/verify", json={"token": mail.token}).status_code == 200
