@@ -105,6 +105,28 @@ def code_submit() -> Any:
     return _signed_in(result)
 
 
+@bp.route("/login/with-code", methods=["GET", "POST"])
+def code_by_address() -> Any:
+    """A code from any login mail (a welcome mail, say), typed with its address."""
+    email = (request.values.get("email") or "")[:320]
+    if request.method == "GET":
+        return render_page("pages/code.html", email=email, error_code=None, attempts_left=None)
+    _check_form_origin()
+    try:
+        result = attempt_signin.verify_code(email=email, code=request.form.get("code", ""))
+    except ProblemError as err:
+        if err.code not in _CODE_ERRORS:
+            raise
+        return render_page(
+            "pages/code.html",
+            status=err.status,
+            email=email,
+            error_code=err.code,
+            attempts_left=err.extra.get("attempts_left"),
+        )
+    return _signed_in(result)
+
+
 @bp.post("/login/attempt/complete")
 def complete_submit() -> Any:
     """The "continue" button of the waiting page (the script does the same by itself)."""

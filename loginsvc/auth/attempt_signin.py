@@ -38,9 +38,12 @@ def _used() -> ProblemError:
     return ProblemError(410, "token_used", "This sign-in was already used.")
 
 
-def verify_code(*, attempt: str, code: str) -> login.SignIn:
-    """Spend the attempt by its 6-digit code; at most CODE_TRIES wrong codes."""
-    attempt_id, _ = attempts.split_handle(attempt)
+def verify_code(*, code: str, attempt: str | None = None, email: str | None = None) -> login.SignIn:
+    """Spend the attempt by its 6-digit code; at most CODE_TRIES wrong codes.
+
+    The attempt is named by its handle or id, or by the address (its newest mail).
+    """
+    attempt_id = attempts.split_handle(attempt)[0] if attempt else attempts.latest_for(email or "")
     a = attempts.load(attempt_id)
     if a is None:
         raise _invalid_code()

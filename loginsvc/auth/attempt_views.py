@@ -6,14 +6,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, jsonify, request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from loginsvc.auth import attempt_signin, sessions
 from loginsvc.auth.login import SignIn
 from loginsvc.core.errors import ProblemError
 from loginsvc.core.spec import endpoint
 from loginsvc.core.timefmt import rfc3339
-from loginsvc.customers.schemas import customer_out, iso
+from loginsvc.customers.schemas import CustomerOut, customer_out, iso
 
 bp = Blueprint("auth_attempts", __name__, url_prefix="/api/v1/auth")
 
@@ -67,8 +67,22 @@ def signed_in_response(result: SignIn) -> Response:
 class VerifyCodeIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    attempt: str = Field(min_length=1, max_length=200, description="From POST /login-link")
+    attempt: str | None = Field(
+        default=None, min_length=1, max_length=200, description="From POST /login-link"
+    )
+    email: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=320,
+        description="Instead of `attempt`: the address (its newest login mail's code)",
+    )
     code: str = Field(min_length=1, max_length=20, description="The 6 digits in the e-mail")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> VerifyCodeIn:
+        if (self.attempt is None) == (self.email is None):
+            raise ValueError("give either attempt or email")
+        return self
 
 
 class ApproveIn(BaseModel):
@@ -76,6 +90,13 @@ class ApproveIn(BaseModel):
 
     token: str = Field(min_length=1, max_length=4096, description="The link's token")
     match: str = Field(min_length=1, max_length=10, description="The number the asker shows")
+
+
+class AttemptSignInOut(BaseModel):
+    customer: CustomerOut
+    session_token: str
+    expires_at: str
+    next: str | None = Field(description="The safe `next` the sign-in was asked with")
 
 
 class AttemptOut(BaseModel):
@@ -90,11 +111,13 @@ class AttemptOut(BaseModel):
     "POST",
     summary="Sign in with the 6-digit code from the e-mail",
     body=VerifyCodeIn,
+    response=AttemptSignInOut,
     errors=["invalid_code", "code_expired", "too_many_attempts", "token_used", *SIGN_IN_ERRORS],
     tags=["auth"],
 )
 def verify_code(body: VerifyCodeIn) -> Any:
-    return signed_in_response(attempt_signin.verify_code(attempt=body.attempt, code=body.code))
+    result = attempt_signin.verify_code(attempt=body.attempt, email=body.email, code=body.code)
+    return signed_in_response(result)
 
 
 @endpoint(
@@ -139,6 +162,7 @@ def approve(body: ApproveIn) -> Any:
     "/attempts/<attempt>/complete",
     "POST",
     summary="The asking device signs in once approved (needs the handle or its cookie)",
+    response=AttemptSignInOut,
     errors=["not_approved", "token_used", "not_found", "token_revoked", *SIGN_IN_ERRORS],
     tags=["auth"],
 )

@@ -117,7 +117,7 @@ def attach_mail(
     issued_at: float,
 ) -> bool:
     """Worker side: the mail for this attempt is going out with this code."""
-    return store().update_attempt(
+    live = store().update_attempt(
         attempt_id,
         {
             "ch": code_hashes(attempt_id, code)[0],
@@ -127,6 +127,16 @@ def attach_mail(
             "t": repr(issued_at),
         },
     )
+    if live:
+        # The code is also typed with the address alone (the welcome mail's reader
+        # has no attempt): the newest mail of an address is the one that counts.
+        store().set_latest_attempt(email.lower(), attempt_id, ttl=settings().login_code_max_age)
+    return live
+
+
+def latest_for(email: str) -> str:
+    """The id of the address's newest mailed attempt ("" when there is none)."""
+    return store().latest_attempt(email.strip().lower()) or ""
 
 
 def load(attempt_id: str) -> Attempt | None:

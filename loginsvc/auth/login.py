@@ -153,7 +153,9 @@ def send_login_link_now(
     mailer.deliver(to=to, subject=subject, text=text, html=html)
     if not settings().mail_server:
         # The embedded default has no mail server: show the link where a developer looks.
-        log.warning("login link for %s: %s", _mask(address.display), link_for(token))
+        log.warning(
+            "login link for %s: %s (code %s)", _mask(address.display), link_for(token), code
+        )
 
 
 def _validity(seconds: int, locale: str) -> str:

@@ -12,6 +12,7 @@ Keys (all under the configured prefix):
                             links issued before then could still be alive
 - ``attempt:{id}``          one sign-in attempt (hash): the code's HMAC, wrong tries,
                             the match number, the asking device, its status
+- ``attempt-of:{sha256(email)}``  the address's latest mailed attempt (code by address)
 """
 
 from __future__ import annotations
@@ -211,6 +212,13 @@ class Store:
         key = f"{self.p}attempt:{attempt_id}"
         ok = self.r.eval(_UPDATE_IF_EXISTS, 1, key, *[x for kv in fields.items() for x in kv])
         return bool(ok)
+
+    def set_latest_attempt(self, email_norm: str, attempt_id: str, *, ttl: int) -> None:
+        self.r.set(f"{self.p}attempt-of:{_h(email_norm)}", attempt_id, ex=ttl)
+
+    def latest_attempt(self, email_norm: str) -> str | None:
+        raw = self.r.get(f"{self.p}attempt-of:{_h(email_norm)}")
+        return _s(raw) if raw else None
 
     def get_attempt(self, attempt_id: str) -> dict[str, str] | None:
         raw = self.r.hgetall(f"{self.p}attempt:{attempt_id}")

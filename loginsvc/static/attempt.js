@@ -30,7 +30,10 @@
     }).then(function (data) {
       window.location.assign(data.next || "/account");
     }).catch(function (resp) {
-      show(resp && resp.status === 410 ? "used" : "wait");
+      if (resp && resp.status === 410) { show("used"); return; }
+      show("wait");
+      stopped = false;  // not signed in (yet): keep waiting
+      schedule();
     });
   }
 

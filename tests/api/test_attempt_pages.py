@@ -171,3 +171,32 @@ def test_account_mails_carry_a_code_for_their_own_link(app, mailbox, locale, tem
     assert r.status_code == 200, r.get_data(as_text=True)
     r = app.test_client().post("/api/v1/auth/verify", json={"token": mail.token})
     assert r.status_code == 410 and r.get_json()["code"] == "token_used"
+
+
+def test_welcome_mail_code_typed_with_the_address(app, mailbox):
+    client = app.test_client()
+    with app.app_context():
+        from loginsvc.core import notifications
+        from loginsvc.core.extensions import db
+        from loginsvc.customers.service import get_or_create, open_account
+
+        c, _ = get_or_create(db.session, email="welcome@example.com",
+                             email_norm="welcome@example.com")
+        open_account(c, mode="optional")
+        db.session.commit()
+        notifications.send_welcome(c, locale="en")
+    code = mail_code(mailbox.wait_for("welcome@example.com")[-1])
+    assert "/login/with-code" in client.get("/login").get_data(as_text=True)
+    page = client.get("/login/with-code")
+    assert page.status_code == 200 and 'name="code"' in page.get_data(as_text=True)
+    wrong = "000000" if code != "000000" else "111111"
+    r = client.post("/login/with-code", data={"email": "welcome@example.com", "code": wrong},
+                    headers=ORIGIN)
+    assert r.status_code == 400 and 'data-code="invalid_code"' in r.get_data(as_text=True)
+    r = client.post("/login/with-code", data={"email": "welcome@example.com", "code": code},
+                    headers={"Origin": "https://evil.example"})
+    assert r.status_code == 403
+    r = client.post("/login/with-code", data={"email": "welcome@example.com", "code": code},
+                    headers=ORIGIN)
+    assert r.status_code == 303 and r.headers["Location"] == "/account"
+    assert client.get("/api/v1/me").get_json()["email"] == "welcome@example.com"

@@ -363,3 +363,20 @@ def test_wrong_codes_per_address_are_capped_across_attempts(make_app, mailbox):
     attempt, mail = mails[4]
     problem(verify_code(client, attempt, mail_code(mail)), 429, "too_many_attempts")
     assert client.post("/api/v1/auth/verify", json={"token": mail.token}).status_code == 200
+
+
+def test_code_by_address_uses_the_newest_mail(client, mailbox):
+    _, first = ask(client, mailbox, "by-address@example.com")
+    _, newest = ask(client, mailbox, "by-address@example.com")
+    if mail_code(first) != mail_code(newest):
+        problem(client.post("/api/v1/auth/verify-code", json={
+            "email": "by-address@example.com", "code": mail_code(first)}), 400, "invalid_code")
+    problem(client.post("/api/v1/auth/verify-code", json={
+        "email": "nobody-asked@example.com", "code": mail_code(newest)}), 400, "invalid_code")
+    problem(client.post("/api/v1/auth/verify-code", json={
+        "email": "by-address@example.com", "attempt": "x", "code": "123456"}),
+        422, "invalid_request")
+    r = client.post("/api/v1/auth/verify-code", json={
+        "email": " By-Address@Example.com ", "code": mail_code(newest)})
+    assert r.status_code == 200 and r.get_json()["customer"]["email"] == "by-address@example.com"
+    problem(client.post("/api/v1/auth/verify", json={"token": newest.token}), 410, "token_used")
