@@ -80,7 +80,13 @@ def test_login_form_page_is_the_same_for_known_and_unknown(client, app, mailbox)
     a = client.post("/login", data={"email": "known@example.com"}, headers=ORIGIN)
     b = client.post("/login", data={"email": "nobody@example.com"}, headers=ORIGIN)
     assert a.status_code == b.status_code == 202
-    assert a.get_data() == b.get_data()
+
+    def page(r: Any) -> bytes:
+        # Each page shows its own attempt's number; nothing else may differ.
+        body = re.sub(rb'data-attempt="[A-Za-z0-9_-]+"', b'data-attempt="-"', r.get_data())
+        return re.sub(rb'id="match-number">[0-9]{2}<', b'id="match-number">-<', body)
+
+    assert page(a) == page(b)
 
 
 def test_login_link_timing_does_not_depend_on_the_address(client, app, mailbox):
