@@ -83,3 +83,9 @@ def test_future_token_is_invalid():
     token, _ = t.issue(email="a@x.io", customer_id=None, now=10_000.0)
     with pytest.raises(TokenInvalid):
         t.parse(token, now=1_000.0)
+
+
+def test_jti_given_is_the_attempt_id():
+    t = LoginTokens([KEY_A], max_age=DAY)
+    token, issued = t.issue(email="a@x.io", customer_id=None, now=1.0, jti="attempt-id-1")
+    assert issued.jti == "attempt-id-1" and t.parse(token, now=2.0).jti == "attempt-id-1"
