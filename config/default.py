@@ -117,6 +117,8 @@ class Settings:
     secret_keys: tuple[str, ...] = ()
     public_url: str = DEFAULT_PUBLIC_URL
     login_link_max_age: int = DEFAULT_LINK_MAX_AGE
+    login_code_max_age: int = 900  # the 6-digit code and the "other device" wait
+    email_change_max_age: int = 86400  # the confirmation link sent to a new address
     allowed_redirect_origins: tuple[str, ...] = ()
     mail_server: str = ""
     mail_port: int = 25
@@ -198,6 +200,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         login_link_max_age=_int(
             "LOGIN_LINK_MAX_AGE", e.get("LOGIN_LINK_MAX_AGE"), DEFAULT_LINK_MAX_AGE
         ),
+        login_code_max_age=_int("LOGIN_CODE_MAX_AGE", e.get("LOGIN_CODE_MAX_AGE"), 900),
+        email_change_max_age=_int("EMAIL_CHANGE_MAX_AGE", e.get("EMAIL_CHANGE_MAX_AGE"), 86400),
         allowed_redirect_origins=tuple(
             o.rstrip("/") for o in _csv(e.get("ALLOWED_REDIRECT_ORIGINS"))
         ),

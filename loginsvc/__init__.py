@@ -102,10 +102,17 @@ def register_i18n(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from loginsvc.admin import views as admin
-    from loginsvc.auth import oidc_pages, passkey_views, security_pages
+    from loginsvc.auth import (
+        attempt_pages,
+        attempt_views,
+        oidc_pages,
+        passkey_views,
+        security_pages,
+    )
     from loginsvc.auth import pages as views
     from loginsvc.auth import views as auth
     from loginsvc.core import codes as _codes  # noqa: F401  (declares the error codes)
+    from loginsvc.customers import email_pages, email_views
     from loginsvc.customers import pages as account
     from loginsvc.customers import views as me
     from loginsvc.ops import health
@@ -117,6 +124,8 @@ def register_blueprints(app: Flask) -> None:
         app.register_blueprint(module.bp)
     for extra in (passkey_views, oidc_pages, security_pages):
         app.register_blueprint(extra.bp)
+    for module in (attempt_views, attempt_pages, email_views, email_pages):
+        app.register_blueprint(module.bp)
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -134,6 +134,25 @@ def signed_post(client: Any, path: str, payload: Any, secret: str, *, msg_id: st
 
 
 ORIGIN = {"Origin": "http://localhost"}
+CODE_RE = re.compile(r"\b([0-9]{6})\b")
+
+
+def sent_shape(body: Any) -> bool:
+    """The login-link answer (§3a): the same shape for every address."""
+    return (
+        isinstance(body, dict)
+        and set(body) == {"status", "attempt"}
+        and body["status"] == "sent"
+        and re.fullmatch(r"[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{32}", body["attempt"]) is not None
+    )
+
+
+def mail_code(mail: Mail) -> str:
+    """The 6-digit code, from the first line of the text part (what a lock screen shows)."""
+    first = mail.text.strip().splitlines()[0]
+    m = CODE_RE.search(first)
+    assert m, f"no code in the first line of {mail.subject!r}: {first!r}"
+    return m.group(1)
 
 
 def sign_in(client: Any, mailbox: SmtpSink, address: str) -> dict[str, Any]:

@@ -67,7 +67,7 @@ class CustomerCreate(CustomerFields):
 
 
 class CustomerPatch(CustomerFields):
-    pass
+    email: Str320 | None = None  # the owner may move a customer to another address (§5a)
 
 
 def admin_customer_out(c: Customer) -> dict[str, Any]:
@@ -243,6 +243,11 @@ def update_customer(customer_id: int, body: CustomerPatch) -> Customer:
     data = body.model_dump(exclude_unset=True)
     if "customer_number" in data:
         _check_number(data["customer_number"], own_id=c.id)
+    old_email = None
+    if data.get("email") is not None:
+        from loginsvc.customers import email_change
+
+        old_email = email_change.set_email(c, data.pop("email"))
     applied = apply_fields(c, data)
     if applied.consent_changed:
         record_consent(c, source="admin")
@@ -252,6 +257,10 @@ def update_customer(customer_id: int, body: CustomerPatch) -> Customer:
     except IntegrityError as exc:
         raise _conflict_after_race(exc, data.get("customer_number")) from None
     account_modes.run_after_commit(applied.actions)
+    if old_email is not None and c.has_account:
+        from loginsvc.customers.email_change import notify_old_address
+
+        notify_old_address(c, old_email=old_email)
     return c
 
 

@@ -10,7 +10,7 @@ from urllib.parse import urlencode, urlsplit
 from sqlalchemy.exc import IntegrityError
 
 from loginsvc.admin.shop_settings import account_mode
-from loginsvc.auth import revocations, sessions
+from loginsvc.auth import attempts, revocations, sessions
 from loginsvc.auth.admission import Refused, admit, void_links_issued_before_now
 from loginsvc.auth.tokens import LoginToken, TokenExpired, TokenInvalid
 from loginsvc.core import mailer
@@ -49,8 +49,10 @@ def safe_next(next_url: str | None) -> str | None:
 # -- issuing ------------------------------------------------------------------
 
 
-def request_login_link(*, email: str, next_url: str | None, locale: str | None, ip: str) -> None:
-    """Queue a login link. Same answer for every valid address (no enumeration)."""
+def request_login_link(
+    *, email: str, next_url: str | None, locale: str | None, ip: str, user_agent: str = ""
+) -> str:
+    """Queue a login link; the attempt's handle. Same answer for every valid address."""
     s = settings()
     allowed, retry_after = store().hit("login-ip", ip, limit=s.ip_limit, window=s.ip_window)
     if not allowed:
@@ -63,11 +65,17 @@ def request_login_link(*, email: str, next_url: str | None, locale: str | None, 
     if account_mode() == "disabled":
         raise ProblemError(403, "accounts_disabled", "Customer accounts are turned off.")
     address = parse_email(email, check_deliverability=s.check_deliverability)
+    # Every valid address gets an attempt (no enumeration); only mailed ones get a code.
+    handle = attempts.start(
+        device=_describe_device(user_agent),
+        ip_prefix=sessions.ip_prefix(ip),
+        next_url=safe_next(next_url),
+    )
     ok, _ = store().hit("login-email", address.norm, limit=s.email_limit, window=s.email_window)
     if not ok:
         log.info("login link suppressed by the per-address limit")
         metrics.rate_limit_hits.labels(limit="login-email").inc()
-        return
+        return handle
     # Everything that depends on whether the address is known happens in the
     # worker, so the answer takes the same time for every address.
     mailer.enqueue(
@@ -75,8 +83,16 @@ def request_login_link(*, email: str, next_url: str | None, locale: str | None, 
         email=address.display,
         next_url=safe_next(next_url),
         locale=pick_locale(locale),
+        attempt=attempts.split_handle(handle)[0],
     )
     metrics.login_links_requested.inc()
+    return handle
+
+
+def _describe_device(user_agent: str) -> str:
+    from loginsvc.customers.devices import describe_user_agent
+
+    return describe_user_agent(user_agent) if user_agent else "Unknown device"
 
 
 def link_for(token: str) -> str:
@@ -84,7 +100,12 @@ def link_for(token: str) -> str:
 
 
 def send_login_link_now(
-    *, email: str, next_url: str | None, locale: str | None, template: str = "login_link"
+    *,
+    email: str,
+    next_url: str | None,
+    locale: str | None,
+    template: str = "login_link",
+    attempt: str | None = None,
 ) -> None:
     """Worker side: decide, sign and send. Blocked or disabled addresses get nothing."""
     address = parse_email(email)
@@ -94,12 +115,24 @@ def send_login_link_now(
         # A pending account gets its link: verifying it tells the shopper to wait.
         log.info("no login link: %s", decision.code)
         return
-    token, _ = login_tokens().issue(
+    if attempt is None:  # welcome, invite, approval: no device asked, the mail starts one
+        attempt = attempts.split_handle(attempts.start(device="", ip_prefix="", next_url=None))[0]
+    code = attempts.new_code()
+    token, tok = login_tokens().issue(
         email=customer.email if customer else address.display,
         customer_id=customer.id if customer is not None and customer.has_account else None,
         now=now(),
         next_url=next_url,
         locale=locale,
+        jti=attempt,
+    )
+    attempts.attach_mail(
+        attempt_id=attempt,
+        code=code,
+        email=tok.email,
+        customer_id=tok.customer_id,
+        locale=locale,
+        issued_at=tok.issued_at,
     )
     metrics.login_links_issued.inc()
     loc = pick_locale(locale, customer.locale if customer else None)
@@ -111,6 +144,8 @@ def send_login_link_now(
             "link": link_for(token),
             "name": (customer.name if customer else None) or "",
             "valid_for": duration_in_words(settings().login_link_max_age, loc),
+            "code": code,
+            "code_valid_for": duration_in_words(settings().login_code_max_age, loc),
         },
     )
     # End the read transaction before the slow part (SQLite: never hold a lock over SMTP).
@@ -118,7 +153,9 @@ def send_login_link_now(
     mailer.deliver(to=to, subject=subject, text=text, html=html)
     if not settings().mail_server:
         # The embedded default has no mail server: show the link where a developer looks.
-        log.warning("login link for %s: %s", _mask(address.display), link_for(token))
+        log.warning(
+            "login link for %s: %s (code %s)", _mask(address.display), link_for(token), code
+        )
 
 
 def _mask(email: str) -> str:
@@ -216,7 +253,37 @@ def _refusal_of_a_marked_link(tok: LoginToken) -> None:
 @metrics.counted_verification
 def verify_and_sign_in(token: str) -> SignIn:
     """Consume a token exactly once and start a session."""
-    tok = _parse(token)
+    return sign_in_parsed(_parse(token), method="link")
+
+
+def sign_in_parsed(tok: LoginToken, *, method: str) -> SignIn:
+    """Spend a checked token (or the attempt a mailed code belongs to) and start a session."""
+    customer = spend(tok)
+    if customer.status == "pending":
+        from loginsvc.core.notifications import notify_pending_registration
+
+        notify_pending_registration(customer)
+        raise ProblemError(
+            403,
+            "account_pending",
+            "Your account is waiting for the shop's approval; we will e-mail you when it is ready.",
+        )
+    attempts.mark_signed_in(tok.jti)
+    return session_for(customer, next_url=safe_next(tok.next_url), method=method)
+
+
+def session_for(customer: Customer, *, next_url: str | None, method: str) -> SignIn:
+    session_token, record = sessions.start_session(customer_id=customer.id, method=method)
+    expires_at = dt.datetime.fromtimestamp(
+        record.created_at + settings().session_idle_days * 86400, dt.UTC
+    )
+    return SignIn(
+        customer=customer, session_token=session_token, expires_at=expires_at, next_url=next_url
+    )
+
+
+def spend(tok: LoginToken) -> Customer:
+    """Mark the token used once (Redis and database) and return its (new) customer."""
     expires = tok.expires_at(settings().login_link_max_age)
     # The atomic mark answers "used before?"; the durable mark is checked by the
     # insert in _consume and the customer inside its transaction, so nothing is read twice.
@@ -235,25 +302,7 @@ def verify_and_sign_in(token: str) -> SignIn:
         db.session.rollback()
         store().unmark_token_used(tok.jti)
         raise
-    if customer.status == "pending":
-        from loginsvc.core.notifications import notify_pending_registration
-
-        notify_pending_registration(customer)
-        raise ProblemError(
-            403,
-            "account_pending",
-            "Your account is waiting for the shop's approval; we will e-mail you when it is ready.",
-        )
-    session_token, record = sessions.start_session(customer_id=customer.id, method="link")
-    expires_at = dt.datetime.fromtimestamp(
-        record.created_at + settings().session_idle_days * 86400, dt.UTC
-    )
-    return SignIn(
-        customer=customer,
-        session_token=session_token,
-        expires_at=expires_at,
-        next_url=safe_next(tok.next_url),
-    )
+    return customer
 
 
 def _consume(tok: LoginToken, expires: float) -> Customer:

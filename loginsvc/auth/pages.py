@@ -13,9 +13,8 @@ from flask import Blueprint, redirect, request
 from loginsvc.auth import login, sessions
 from loginsvc.core.error_texts import error_text
 from loginsvc.core.errors import ProblemError
-from loginsvc.core.i18n import duration_in_words
 from loginsvc.core.render import page_locale, render_page
-from loginsvc.core.runtime import login_tokens, settings
+from loginsvc.core.runtime import login_tokens
 
 bp = Blueprint("pages", __name__)
 
@@ -45,8 +44,12 @@ def login_submit() -> Any:
     email = request.form.get("email", "")
     nxt = request.form.get("next") or None
     try:
-        login.request_login_link(
-            email=email, next_url=nxt, locale=page_locale(), ip=sessions.client_ip()
+        handle = login.request_login_link(
+            email=email,
+            next_url=nxt,
+            locale=page_locale(),
+            ip=sessions.client_ip(),
+            user_agent=request.headers.get("User-Agent", ""),
         )
     except ValueError:
         return render_page(
@@ -68,9 +71,9 @@ def login_submit() -> Any:
             resp.headers.update(err.headers)
             return resp
         raise
-    # The page says how long the link works: LOGIN_LINK_MAX_AGE in the page's words.
-    valid_for = duration_in_words(settings().login_link_max_age, page_locale())
-    return render_page("pages/sent.html", status=202, valid_for=valid_for)
+    from loginsvc.auth.attempt_pages import waiting_page
+
+    return waiting_page(handle, status=202)
 
 
 def _token_error_page(err: ProblemError, token: str | None) -> Any:
@@ -94,7 +97,9 @@ def verify_page() -> Any:
         if err.code == "service_unavailable":
             raise
         return _token_error_page(err, token)
-    resp = render_page("pages/verify.html", token=token)
+    from loginsvc.auth.attempt_pages import device_context
+
+    resp = render_page("pages/verify.html", token=token, **device_context(token))
     resp.headers["Referrer-Policy"] = "no-referrer"
     return resp
 

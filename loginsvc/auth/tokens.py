@@ -116,11 +116,13 @@ class LoginTokens:
         now: float,
         next_url: str | None = None,
         locale: str | None = None,
+        jti: str | None = None,
     ) -> tuple[str, LoginToken]:
+        """`jti`: the sign-in attempt's id, so the link and the mailed code share one mark."""
         tok = LoginToken(
             email=email,
             customer_id=customer_id,
-            jti=secrets.token_urlsafe(16),
+            jti=jti or secrets.token_urlsafe(16),
             issued_at=round(now, 3),
             next_url=next_url,
             locale=locale,

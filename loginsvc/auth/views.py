@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from loginsvc.auth import login, sessions
@@ -36,6 +36,7 @@ class LoginLinkIn(BaseModel):
 
 class SentOut(BaseModel):
     status: str = "sent"
+    attempt: str = Field(description="This attempt's handle: for verify-code, attempts/{attempt}")
 
 
 class VerifyIn(BaseModel):
@@ -62,10 +63,14 @@ class SignInOut(BaseModel):
     tags=["auth"],
 )
 def login_link(body: LoginLinkIn) -> Any:
-    login.request_login_link(
-        email=body.email, next_url=body.next, locale=body.locale, ip=sessions.client_ip()
+    handle = login.request_login_link(
+        email=body.email,
+        next_url=body.next,
+        locale=body.locale,
+        ip=sessions.client_ip(),
+        user_agent=request.headers.get("User-Agent", ""),
     )
-    return jsonify(status="sent"), 202
+    return jsonify(status="sent", attempt=handle), 202
 
 
 @endpoint(

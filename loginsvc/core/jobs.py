@@ -35,12 +35,19 @@ def app_context() -> Iterator[None]:
 
 
 def send_login_link(
-    *, email: str, next_url: str | None, locale: str | None, template: str = "login_link"
+    *,
+    email: str,
+    next_url: str | None,
+    locale: str | None,
+    template: str = "login_link",
+    attempt: str | None = None,
 ) -> None:
     from loginsvc.auth.login import send_login_link_now
 
     with app_context():
-        send_login_link_now(email=email, next_url=next_url, locale=locale, template=template)
+        send_login_link_now(
+            email=email, next_url=next_url, locale=locale, template=template, attempt=attempt
+        )
 
 
 def send_template(*, to: str, template: str, locale: str, context: dict[str, Any]) -> None:

@@ -12,6 +12,9 @@ Keys (all under the configured prefix):
                             links issued before then could still be alive
 - ``wa:{kind}:{sha256(challenge)}``  an open WebAuthn ceremony (reg | auth), single-use
 - ``oidc:{sha256(state)}``  an open OpenID Connect sign-in (nonce, PKCE verifier, next)
+- ``attempt:{id}``          one sign-in attempt (hash): the code's HMAC, wrong tries,
+                            the match number, the asking device, its status
+- ``attempt-of:{sha256(email)}``  the address's latest mailed attempt (code by address)
 """
 
 from __future__ import annotations
@@ -23,6 +26,21 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import redis
+
+# HSET only when the hash still exists (an expired attempt is not brought back).
+_UPDATE_IF_EXISTS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+_CLAIM_IF_EXISTS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return redis.call('HSETNX', KEYS[1], ARGV[1], '1')
+"""
+_INCR_IF_EXISTS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 999 end
+return redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+"""
 
 
 def _s(value: bytes | str) -> str:
@@ -140,6 +158,11 @@ class Store:
         retry_after = (slot + 1) * window - now
         return int(count) <= limit, max(1, retry_after)
 
+    def hits(self, name: str, key: str, *, window: int) -> int:
+        """The count `hit` has reached in the current window (without counting one)."""
+        slot = int(time.time()) // window
+        return int(self.r.get(f"{self.p}rl:{name}:{_h(key)[:32]}:{slot}") or 0)
+
     # -- signed server-to-server calls (replay cache) --------------------------
     def claim_delivery(self, scope: str, delivery_id: str, *, ttl: int) -> bool:
         """True for the first claimant of a webhook-id; later ones replay the answer."""
@@ -187,6 +210,45 @@ class Store:
         """Read and delete in one step (GETDEL): a second taker gets None."""
         raw = self.r.getdel(f"{self.p}{kind}:{_h(key)}")
         return json.loads(raw) if raw else None
+
+    # -- sign-in attempts (code in the mail, the device that asked) ------------
+    def put_attempt(self, attempt_id: str, fields: dict[str, str], *, ttl: int) -> None:
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(f"{self.p}attempt:{attempt_id}", mapping=fields)  # type: ignore[arg-type]
+        pipe.expire(f"{self.p}attempt:{attempt_id}", ttl)
+        pipe.execute()
+
+    def update_attempt(self, attempt_id: str, fields: dict[str, str]) -> bool:
+        """Set fields of a live attempt; False (and nothing written) when it is gone."""
+        key = f"{self.p}attempt:{attempt_id}"
+        ok = self.r.eval(_UPDATE_IF_EXISTS, 1, key, *[x for kv in fields.items() for x in kv])
+        return bool(ok)
+
+    def set_latest_attempt(self, email_norm: str, attempt_id: str, *, ttl: int) -> None:
+        self.r.set(f"{self.p}attempt-of:{_h(email_norm)}", attempt_id, ex=ttl)
+
+    def latest_attempt(self, email_norm: str) -> str | None:
+        raw = self.r.get(f"{self.p}attempt-of:{_h(email_norm)}")
+        return _s(raw) if raw else None
+
+    def get_attempt(self, attempt_id: str) -> dict[str, str] | None:
+        raw = self.r.hgetall(f"{self.p}attempt:{attempt_id}")
+        return {_s(k): _s(v) for k, v in raw.items()} if raw else None
+
+    def count_attempt_failure(self, attempt_id: str, counter: str) -> int:
+        """One more wrong try (atomic); the new count."""
+        key = f"{self.p}attempt:{attempt_id}"
+        return int(self.r.eval(_INCR_IF_EXISTS, 1, key, counter))
+
+    def attempt_counter(self, attempt_id: str, counter: str) -> int:
+        return int(self.r.hget(f"{self.p}attempt:{attempt_id}", counter) or 0)
+
+    def claim_attempt(self, attempt_id: str, flag: str) -> bool:
+        """Set a flag once (HSETNX): True only for the first caller."""
+        return bool(self.r.eval(_CLAIM_IF_EXISTS, 1, f"{self.p}attempt:{attempt_id}", flag))
+
+    def release_attempt(self, attempt_id: str, flag: str) -> None:
+        self.r.hdel(f"{self.p}attempt:{attempt_id}", flag)
 
     # -- health --------------------------------------------------------------
     def ping(self) -> bool:

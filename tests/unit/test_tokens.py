@@ -129,3 +129,9 @@ def test_the_signer_alone_forgives_these_spellings():
     for variant in (token + "=", token + "\r\n", _low_bits_changed(token)):
         assert raw.loads(variant)["e"] == "a@x.io"
     assert t.parse(token, now=2.0).email == "a@x.io"
+
+
+def test_jti_given_is_the_attempt_id():
+    t = LoginTokens([KEY_A], max_age=DAY)
+    token, issued = t.issue(email="a@x.io", customer_id=None, now=1.0, jti="attempt-id-1")
+    assert issued.jti == "attempt-id-1" and t.parse(token, now=2.0).jti == "attempt-id-1"
