@@ -150,7 +150,7 @@ def test_account_mails_carry_a_code_for_their_own_link(app, mailbox, locale, tem
         from loginsvc.customers.service import get_or_create, open_account
 
         c, _ = get_or_create(db.session, email=address, email_norm=address)
-        open_account(c, mode="optional")
+        open_account(c, status="active")
         c.locale = locale
         db.session.commit()
         if template == "welcome":
@@ -182,7 +182,7 @@ def test_welcome_mail_code_typed_with_the_address(app, mailbox):
 
         c, _ = get_or_create(db.session, email="welcome@example.com",
                              email_norm="welcome@example.com")
-        open_account(c, mode="optional")
+        open_account(c, status="active")
         db.session.commit()
         notifications.send_welcome(c, locale="en")
     code = mail_code(mailbox.wait_for("welcome@example.com")[-1])

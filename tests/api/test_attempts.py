@@ -318,7 +318,7 @@ def test_welcome_mail_code_has_no_device_to_approve(app, mailbox):
 
         c, _ = get_or_create(db.session, email="invited@example.com",
                              email_norm="invited@example.com")
-        open_account(c, mode="optional")
+        open_account(c, status="active")
         db.session.commit()
         send_invite(c)
     mail = mailbox.wait_for("invited@example.com")[-1]

@@ -32,7 +32,7 @@ def test_adding_a_language_is_adding_a_po_file(make_app, mailbox, tmp_path):
     assert "<h1>Accedi</h1>" in html and "Inviami un link di accesso" in html
     assert "No password needed" in html  # not in the catalog yet: the English text
     r = client.post("/api/v1/auth/login-link", json={"email": "it@example.com", "locale": "it"})
-    assert r.status_code == 202 and r.get_json() == {"status": "sent"}
+    assert r.status_code == 202 and r.get_json()["status"] == "sent"
     mail = mailbox.wait_for("it@example.com")[0]
     assert mail.subject == "Il tuo link di accesso a Our shop"
     # A fuzzy entry is a translation nobody checked yet: it is not used.
