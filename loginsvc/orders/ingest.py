@@ -85,6 +85,7 @@ def _create(sess: Session, event: OrderEvent) -> tuple[IngestResult | None, Cust
             billing_address=d.billing_address,
             shipping_address=d.shipping_address,
             invoice_url=d.invoice_url,
+            tracking=event.tracking,
             extra=event.unknown_fields,
         )
         .on_conflict_do_nothing(index_elements=["order_id"])
@@ -93,7 +94,9 @@ def _create(sess: Session, event: OrderEvent) -> tuple[IngestResult | None, Cust
     if sess.execute(stmt).scalar() is None:
         return None, None
     opened = False
-    if mode != "disabled" and customer.status != "blocked":
+    # A guest checkout keeps the order under the address but opens nothing (§4a);
+    # an address that already has an account still sees the order in its history.
+    if mode != "disabled" and customer.status != "blocked" and not d.guest:
         opened = customers_svc.open_account(customer, mode=mode)
     _fill_profile(sess, customer, event)
     _apply(customer, currency=d.currency, amount=event.total, status=d.status, sign=1)
@@ -148,6 +151,8 @@ def _update(sess: Session, order: Order, customer: Customer | None, event: Order
     order.billing_address = d.billing_address
     order.shipping_address = d.shipping_address
     order.invoice_url = d.invoice_url
+    if event.tracking is not None:  # an update without tracking does not forget the parcel
+        order.tracking = event.tracking
     if event.unknown_fields is not None:
         order.extra = {**(order.extra or {}), **event.unknown_fields}
     order.updated_at = utcnow()
