@@ -109,9 +109,10 @@ def register_blueprints(app: Flask) -> None:
     from loginsvc.ops import health
     from loginsvc.ops import views as ops
     from loginsvc.orders import views as orders
+    from loginsvc.orders.platforms import views as platforms
     from loginsvc.sso import views as sso
 
-    for module in (health, auth, orders, me, admin, sso, views, account, ops):
+    for module in (health, auth, orders, platforms, me, admin, sso, views, account, ops):
         app.register_blueprint(module.bp)
 
 
