@@ -6,6 +6,7 @@ Reference: https://woocommerce.github.io/woocommerce-rest-api-docs/#order-proper
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -26,6 +27,17 @@ from loginsvc.orders.platforms.common import (
 ORDER_TOPICS = {"order.created": "order.placed", "order.updated": "order.updated"}
 # Sent once, unsigned, when a webhook is saved in WooCommerce → Settings → Advanced → Webhooks.
 PING = re.compile(rb"^webhook_id=[0-9]+\Z")
+
+
+def is_ping(body: bytes, mimetype: str, form: Mapping[str, str]) -> bool:
+    """The unsigned `webhook_id=N` form post; it changes nothing, so it needs no signature."""
+    if mimetype == "application/x-www-form-urlencoded" and not body:
+        # The form was parsed before the view (the input guard), which consumed the body.
+        return list(form.keys()) == ["webhook_id"] and bool(
+            re.fullmatch("[0-9]+", form["webhook_id"])
+        )
+    return bool(PING.match(body))
+
 
 _STATUS = {
     "pending": PENDING,
