@@ -45,7 +45,7 @@ _currency_cache: dict[str, str] = {}
 
 def _get(path: str) -> Any:
     s = settings()
-    url = f"{s.ecwid_api_url}/{urllib.parse.quote(s.ecwid_store_id)}{path}"
+    url = f"{s.ecwid_api_url.rstrip('/')}/{urllib.parse.quote(s.ecwid_store_id)}{path}"
     req = urllib.request.Request(  # noqa: S310 - the URL is the operator's ECWID_API_URL
         url, headers={"Authorization": f"Bearer {s.ecwid_api_token}", "Accept": "application/json"}
     )
