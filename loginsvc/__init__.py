@@ -44,6 +44,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0)  # type: ignore[method-assign]
     register_logging(app, settings)
     register_extensions(app, settings)
+    from loginsvc.events.outbox import install as install_event_outbox
+
+    install_event_outbox()
     register_blueprints(app)
     register_error_handlers(app)
     register_request_hooks(app)
@@ -106,13 +109,15 @@ def register_blueprints(app: Flask) -> None:
     from loginsvc.core import codes as _codes  # noqa: F401  (declares the error codes)
     from loginsvc.customers import pages as account
     from loginsvc.customers import views as me
+    from loginsvc.events import views as events
     from loginsvc.ops import health
     from loginsvc.ops import views as ops
     from loginsvc.orders import views as orders
     from loginsvc.orders.platforms import views as platforms
     from loginsvc.sso import views as sso
 
-    for module in (health, auth, orders, platforms, me, admin, sso, views, account, ops):
+    modules = (health, auth, orders, platforms, me, admin, events, sso, views, account, ops)
+    for module in modules:
         app.register_blueprint(module.bp)
 
 

@@ -8,5 +8,6 @@ declared in a domain's own `models.py` is known to both. A domain that adds a
 from __future__ import annotations
 
 from loginsvc.core.models import Base
+from loginsvc.events import models as _events  # noqa: F401
 
 __all__ = ["Base"]
