@@ -28,7 +28,7 @@ log = logging.getLogger("loginsvc.events")
 
 # Seconds to wait after the 1st, 2nd, … failed attempt. 15 attempts over ~4.2 days.
 BACKOFF = [10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 86400, 86400]
-LEASE = 120  # a claimed attempt falls due again after this, should its deliverer die
+LEASE = 30  # > TIMEOUT: a claimed attempt falls due again after this, should its deliverer die
 TIMEOUT = 10  # seconds for the receiver to answer
 POLL = 5  # seconds between looks at the outbox when nobody wakes the deliverer
 
