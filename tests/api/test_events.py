@@ -6,7 +6,6 @@ with the `standardwebhooks` package, as a shop would, and answers as scripted.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import Counter
