@@ -29,7 +29,7 @@ from loginsvc.orders.platforms.common import (
 )
 
 ORDER_TOPICS = {"order.created": "order.placed", "order.updated": "order.updated"}
-TIMEOUT = 10  # seconds; Ecwid waits little longer for the webhook's answer
+TIMEOUT = 4  # seconds: Ecwid waits 10 s for the webhook's answer, and may need two reads
 
 
 class EcwidUnavailable(Exception):
