@@ -115,9 +115,22 @@ def register_blueprints(app: Flask) -> None:
     from loginsvc.orders import views as orders
     from loginsvc.orders.platforms import views as platforms
     from loginsvc.sso import views as sso
+    from loginsvc.storefront import views as storefront
 
-    modules = (health, auth, orders, platforms, me, admin, events, sso, views, account, ops)
-    for module in modules:
+    for module in (
+        health,
+        auth,
+        orders,
+        platforms,
+        me,
+        admin,
+        events,
+        sso,
+        storefront,
+        views,
+        account,
+        ops,
+    ):
         app.register_blueprint(module.bp)
 
 
