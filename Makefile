@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench lock system-deps clean wheel-check
+.PHONY: run test lint format bench lock system-deps clean wheel-check widget-size
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,3 +53,8 @@ lock: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+# The storefront widget must stay under 10 kB gzipped (CONTRACT §10); prints its size.
+widget-size:
+	@raw=$$(wc -c < loginsvc/static/widget.js); gz=$$(gzip -9c loginsvc/static/widget.js | wc -c); \
+	echo "widget.js: $$raw bytes, $$gz bytes gzipped (limit 10240)"; test $$gz -lt 10240

@@ -20,8 +20,11 @@
   // One request at a time; null when signed out. The shop's own scripts use this too.
   function me(refresh) {
     if (!pending || refresh) {
-      pending = fetch(BASE + "/api/v1/me", { credentials: "include", headers: { Accept: "application/json" } })
-        .then((r) => (r.ok ? r.json() : null))
+      // Ask "signed in?" first: it answers 200 either way, so a signed-out visit logs no 401.
+      const get = (p) => fetch(BASE + p, { credentials: "include", headers: { Accept: "application/json" } });
+      pending = get("/api/v1/widget/session")
+        .then((r) => (r.ok ? r.json() : { signed_in: false }))
+        .then((s) => (s.signed_in ? get("/api/v1/me").then((r) => (r.ok ? r.json() : null)) : null))
         .catch(() => null);
       pending.then((p) => listeners.forEach((f) => f(p)));
     }

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 from pydantic import BaseModel, ConfigDict, Field
 
+from loginsvc.auth import sessions
 from loginsvc.auth.sessions import client_ip
 from loginsvc.core.errors import ProblemError
 from loginsvc.core.render import render_page
@@ -33,6 +34,22 @@ def widget() -> Response:
     # Storefronts on other origins load it with <script src>; that needs no CORS.
     resp.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
     return resp
+
+
+class SessionOut(BaseModel):
+    signed_in: bool
+
+
+@endpoint(
+    bp,
+    "/api/v1/widget/session",
+    "GET",
+    response=SessionOut,
+    tags=["storefront"],
+    summary="Is this browser signed in? (200 either way: no 401 noise in the console)",
+)
+def widget_session() -> Any:
+    return {"signed_in": sessions.current(required=False) is not None}
 
 
 class SignupIn(BaseModel):
