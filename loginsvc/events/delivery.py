@@ -30,7 +30,9 @@ log = logging.getLogger("loginsvc.events")
 BACKOFF = [10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 86400, 86400]
 LEASE = 30  # > TIMEOUT: a claimed attempt falls due again after this, should its deliverer die
 TIMEOUT = 10  # seconds for the receiver to answer
-POLL = 5  # seconds between looks at the outbox when nobody wakes the deliverer
+# Seconds between looks at the outbox when nobody wakes the deliverer; below the Redis
+# client's 3 s socket timeout, which a blocking BLPOP must not outlast.
+POLL = 2
 
 
 def _utc(ts: float) -> dt.datetime:
@@ -150,6 +152,11 @@ def deliver_due(*, at: float | None = None, limit: int = 100) -> int:
 def run_forever(app: Any, stop: threading.Event) -> None:
     """The worker's deliverer loop: deliver what is due, then sleep until woken or POLL."""
     client: Redis = app.extensions["loginsvc.redis"]
+    with app.app_context():
+        s = settings()
+        if not s.events_url or not s.events_secrets:
+            log.info("events out are off (EVENTS_URL / EVENTS_SECRETS not set)")
+            return
     while not stop.is_set():
         try:
             with app.app_context():
