@@ -94,19 +94,29 @@ def record_deleted(session: Session, *, customer_id: int, email: str) -> None:
 
 
 def record_signed_in(*, customer_id: int, method: str) -> None:
-    """customer.signed_in, in a transaction of its own: the session itself lives in Redis."""
+    """customer.signed_in, written where the sign-in's own database work is.
+
+    A sign-in that is still inside its transaction gets the event in it (the
+    caller's commit writes both); one that has committed already gets a short
+    transaction of its own. Never a second connection: on SQLite it would wait
+    for the first one's lock.
+    """
     if not enabled():
         return
     from loginsvc.core.extensions import db
 
+    sess = db.session
+    open_before = sess.in_transaction()
     try:
-        with db.current.sessionmaker() as sess:
-            c = sess.get(Customer, customer_id)
-            data = customer_data(c) if c is not None else {"id": customer_id}
-            _add(sess, [new_event("customer.signed_in", {**data, "method": method})])
+        c = sess.get(Customer, customer_id)
+        data = customer_data(c) if c is not None else {"id": customer_id}
+        _add(sess, [new_event("customer.signed_in", {**data, "method": method})])
+        if not open_before:
             sess.commit()
     except Exception:
-        # The sign-in stands; its event is logged as missing rather than failing the shopper.
+        # The sign-in stands (its session is in Redis); the missing event is logged.
+        if not open_before:
+            sess.rollback()
         log.exception("customer.signed_in for customer %s not recorded", customer_id)
 
 

@@ -6,6 +6,7 @@ with the `standardwebhooks` package, as a shop would, and answers as scripted.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
@@ -363,3 +364,20 @@ def test_worker_killed_mid_delivery_loses_nothing(shop, web, mailbox, receiver, 
 def _in_flight(receiver: Receiver) -> bool:
     with receiver.lock:
         return receiver.waiting > 0
+
+
+def test_ten_concurrent_first_orders_one_created_event(make_app, receiver, mailbox):
+    from tests.api.platform_support import together
+    from tests.api.test_orders_webhook import PATH, order
+    from tests.api.test_orders_webhook import SECRET as HOOK
+    from tests.helpers import sign_webhook
+
+    app = make_app(events_url=receiver.url, events_secrets=(SECRET,), webhook_secrets=(HOOK,))
+    reqs = []
+    for n in range(10):
+        body = json.dumps(order(f"e{n}", "rush@example.com")).encode()
+        reqs.append((body, sign_webhook(HOOK, body, msg_id=f"msg_e{n}")))
+    answers = together(app, PATH, reqs)
+    assert Counter(s for s, _ in answers) == {201: 10}
+    assert types(app) == {"customer.created": 1}
+    assert outbox(app)[0].payload["data"]["email"] == "rush@example.com"
