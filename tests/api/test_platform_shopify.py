@@ -214,3 +214,13 @@ def test_not_configured_refuses_everything(make_app):
     web = make_app().test_client()
     r = send(web, fixture("shopify/orders_create.json"))
     assert r.status_code == 401 and r.get_json()["code"] == "invalid_signature"
+
+
+def test_line_removed_by_an_order_edit_is_left_out(shop, web):
+    p = fixture("shopify/orders_create.json")
+    p["line_items"][1]["quantity"] = 0
+    p["current_total_price"] = "49.90"
+    r = send(web, p, "orders/updated")
+    assert r.status_code == 201
+    [o] = rows(shop, "Order")
+    assert [i["sku"] for i in o.items] == ["TS-RED-M"] and str(o.total) == "49.9000"

@@ -96,12 +96,14 @@ def to_order(order: dict[str, Any]) -> dict[str, Any]:
     number = str(order.get("name") or order.get("order_number") or order.get("id"))
     items = []
     for li in order.get("line_items") or []:
+        if int(li.get("quantity") or 0) <= 0:
+            continue  # a line removed by an order edit keeps quantity 0
         items.append(
             {
                 "product_id": str(li["product_id"]) if li.get("product_id") else None,
                 "sku": text(li.get("sku"), 128),
                 "name": text(li.get("name") or li.get("title"), 500) or "—",
-                "quantity": int(li.get("quantity") or 1),
+                "quantity": int(li["quantity"]),
                 "unit_price": amount(li.get("price") or "0", currency),
             }
         )

@@ -115,7 +115,9 @@ def to_order(order: dict[str, Any]) -> dict[str, Any]:
     currency = order.get("currency") or ""
     items = []
     for li in order.get("line_items") or []:
-        qty = int(li.get("quantity") or 1)
+        qty = int(li.get("quantity") or 0)
+        if qty <= 0:
+            continue
         # What the shopper paid for the line, tax included, split over the quantity.
         line = Decimal(str(li.get("subtotal") or "0")) + Decimal(str(li.get("subtotal_tax") or "0"))
         items.append(
@@ -123,7 +125,7 @@ def to_order(order: dict[str, Any]) -> dict[str, Any]:
                 "product_id": str(li["product_id"]) if li.get("product_id") else None,
                 "sku": text(li.get("sku"), 128),
                 "name": text(li.get("name"), 500) or "—",
-                "quantity": max(qty, 1),
+                "quantity": qty,
                 "unit_price": unit_price(line, qty, currency),
             }
         )
