@@ -36,7 +36,7 @@ def widget() -> Response:
     return resp
 
 
-class SessionOut(BaseModel):
+class WidgetSessionOut(BaseModel):
     signed_in: bool
 
 
@@ -44,7 +44,7 @@ class SessionOut(BaseModel):
     bp,
     "/api/v1/widget/session",
     "GET",
-    response=SessionOut,
+    response=WidgetSessionOut,
     tags=["storefront"],
     summary="Is this browser signed in? (200 either way: no 401 noise in the console)",
 )
@@ -52,20 +52,20 @@ def widget_session() -> Any:
     return {"signed_in": sessions.current(required=False) is not None}
 
 
-class SignupIn(BaseModel):
+class NewsletterSignupIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     email: str = Field(max_length=320)
     locale: str | None = Field(default=None, max_length=35)
 
 
-class TokenIn(BaseModel):
+class UnsubscribeIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     token: str = Field(min_length=1, max_length=2048)
 
 
-class SentOut(BaseModel):
+class NewsletterSentOut(BaseModel):
     status: str
 
 
@@ -73,14 +73,14 @@ class SentOut(BaseModel):
     bp,
     "/api/v1/newsletter",
     "POST",
-    body=SignupIn,
-    response=SentOut,
+    body=NewsletterSignupIn,
+    response=NewsletterSentOut,
     status=202,
     tags=["newsletter"],
     errors=["rate_limited"],
     summary="Newsletter sign-up: mails a confirmation link (double opt-in)",
 )
-def signup(body: SignupIn) -> Any:
+def signup(body: NewsletterSignupIn) -> Any:
     newsletter.request_signup(email=body.email, locale=body.locale, ip=client_ip())
     return {"status": "sent"}, 202
 
@@ -89,13 +89,13 @@ def signup(body: SignupIn) -> Any:
     bp,
     "/api/v1/newsletter/unsubscribe",
     "POST",
-    body=TokenIn,
+    body=UnsubscribeIn,
     status=204,
     tags=["newsletter"],
     errors=["invalid_token"],
     summary="Unsubscribe with the token from any newsletter mail",
 )
-def unsubscribe_api(body: TokenIn) -> Any:
+def unsubscribe_api(body: UnsubscribeIn) -> Any:
     newsletter.unsubscribe(token=body.token)
     return Response(status=204)
 
