@@ -139,6 +139,8 @@ def _known(sess: Session, event: OrderEvent) -> IngestResult:
 def _update(sess: Session, order: Order, customer: Customer | None, event: OrderEvent) -> None:
     """order.updated: status, items, totals, addresses and the invoice link follow the shop."""
     d = event.data
+    if _older_than_stored(order, event):
+        return
     if customer is not None:
         _apply(customer, currency=order.currency, amount=order.total, status=order.status, sign=-1)
         _apply(customer, currency=d.currency, amount=event.total, status=d.status, sign=1)
@@ -157,6 +159,23 @@ def _update(sess: Session, order: Order, customer: Customer | None, event: Order
         order.extra = {**(order.extra or {}), **event.unknown_fields}
     order.updated_at = utcnow()
     sess.flush()
+
+
+def _platform_changed_at(extra: dict[str, Any] | None) -> float | None:
+    platform = ((extra or {}).get("data") or {}).get("platform")
+    value = platform.get("changed_at") if isinstance(platform, dict) else None
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _older_than_stored(order: Order, event: OrderEvent) -> bool:
+    """A platform's copy of the order older than the one stored (webhooks arrive in any order).
+
+    The platform mappers put the order's own last-change time (unix seconds) in
+    `data.platform.changed_at`; the row is locked, so this check cannot race.
+    """
+    new = _platform_changed_at(event.unknown_fields)
+    old = _platform_changed_at(order.extra)
+    return new is not None and old is not None and new < old
 
 
 def _apply(customer: Customer, *, currency: str, amount: Decimal, status: str, sign: int) -> None:

@@ -224,3 +224,13 @@ def test_line_removed_by_an_order_edit_is_left_out(shop, web):
     assert r.status_code == 201
     [o] = rows(shop, "Order")
     assert [i["sku"] for i in o.items] == ["TS-RED-M"] and str(o.total) == "49.9000"
+
+
+def test_an_older_copy_arriving_late_does_not_undo_a_newer_one(shop, web):
+    send(web, fixture("shopify/orders_create.json"))
+    assert send(web, fixture("shopify/orders_refunded.json"), "orders/updated").status_code == 200
+    late = fixture("shopify/orders_create.json")  # updated_at three days earlier
+    assert send(web, late, "orders/paid").status_code == 200
+    [o] = rows(shop, "Order")
+    assert o.status == "refunded"
+    assert rows(shop, "Customer")[0].totals == {}

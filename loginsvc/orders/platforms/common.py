@@ -99,6 +99,23 @@ def utc_from_unix(ts: Any) -> str:
     return dt.datetime.fromtimestamp(int(ts), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def unix_time(value: Any, *, assume_utc: bool = False) -> float | None:
+    """An RFC 3339 / ISO time (or unix seconds) as unix seconds; None when unreadable."""
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        if not assume_utc:
+            return None
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.timestamp()
+
+
 def text(value: Any, limit: int = 200) -> str | None:
     if value is None:
         return None

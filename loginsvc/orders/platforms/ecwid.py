@@ -25,6 +25,7 @@ from loginsvc.orders.platforms.common import (
     address,
     amount,
     text,
+    unix_time,
     utc_from_unix,
 )
 
@@ -156,5 +157,9 @@ def to_order(order: dict[str, Any], *, currency: str) -> dict[str, Any]:
         "shipping_address": _address(order.get("shippingPerson")),
         "items": items,
         "tracking": _tracking(order),
-        "platform": {"name": "ecwid", "id": str(order.get("internalId") or order.get("id"))},
+        "platform": {
+            "name": "ecwid",
+            "id": str(order.get("internalId") or order.get("id")),
+            "changed_at": unix_time(order.get("updateTimestamp")),
+        },
     }

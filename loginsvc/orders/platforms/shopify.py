@@ -20,6 +20,7 @@ from loginsvc.orders.platforms.common import (
     amount,
     full_name,
     text,
+    unix_time,
 )
 
 ORDER_TOPICS = {
@@ -127,5 +128,9 @@ def to_order(order: dict[str, Any]) -> dict[str, Any]:
         "items": items,
         "tracking": _tracking(order),
         "locale": text((order.get("customer_locale") or "").split("-")[0], 35),
-        "platform": {"name": "shopify", "id": str(order.get("id"))},
+        "platform": {
+            "name": "shopify",
+            "id": str(order.get("id")),
+            "changed_at": unix_time(order.get("updated_at")),
+        },
     }

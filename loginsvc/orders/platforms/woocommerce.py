@@ -22,6 +22,7 @@ from loginsvc.orders.platforms.common import (
     full_name,
     text,
     unit_price,
+    unix_time,
 )
 
 ORDER_TOPICS = {"order.created": "order.placed", "order.updated": "order.updated"}
@@ -145,5 +146,9 @@ def to_order(order: dict[str, Any]) -> dict[str, Any]:
         "shipping_address": _address(order.get("shipping")),
         "items": items,
         "tracking": _tracking(order),
-        "platform": {"name": "woocommerce", "id": str(order.get("id"))},
+        "platform": {
+            "name": "woocommerce",
+            "id": str(order.get("id")),
+            "changed_at": unix_time(order.get("date_modified_gmt"), assume_utc=True),
+        },
     }
