@@ -9,7 +9,7 @@ PIP := $(BIN)/python -m pip install -q --disable-pip-version-check
 PYTEST_ARGS ?=
 
 .PHONY: run test lint format bench lock system-deps clean wheel-check \
-	i18n-extract i18n-update i18n-compile
+	i18n-extract i18n-update i18n-compile widget-size
 
 # `make run` installs only what the service needs; `make test` adds the test and
 # lint tools. Each stamp is redone when pyproject.toml or constraints.txt change.
@@ -81,3 +81,8 @@ lock: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+# The storefront widget must stay under 10 kB gzipped (CONTRACT §10); prints its size.
+widget-size:
+	@raw=$$(wc -c < loginsvc/static/widget.js); gz=$$(gzip -9c loginsvc/static/widget.js | wc -c); \
+	echo "widget.js: $$raw bytes, $$gz bytes gzipped (limit 10240)"; test $$gz -lt 10240

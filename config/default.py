@@ -130,6 +130,16 @@ class Settings:
     mail_timeout: int = 10
     webhook_secrets: tuple[str, ...] = ()
     wordpress_sso_secrets: tuple[str, ...] = ()
+    # Shop platforms' own webhooks (CONTRACT §4b).
+    shopify_webhook_secrets: tuple[str, ...] = ()
+    woocommerce_webhook_secrets: tuple[str, ...] = ()
+    ecwid_client_secret: str = ""
+    ecwid_store_id: str = ""
+    ecwid_api_token: str = ""
+    ecwid_api_url: str = "https://app.ecwid.com/api/v3"
+    # Events out to the shop (CONTRACT §9).
+    events_url: str = ""
+    events_secrets: tuple[str, ...] = ()
     shop_name: str = "Our shop"
     admin_email: str = ""
     # Rate limits: requests per window.
@@ -214,6 +224,14 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         mail_default_sender=e.get("MAIL_DEFAULT_SENDER") or "loginsvc <no-reply@localhost>",
         webhook_secrets=_csv(e.get("WEBHOOK_SECRETS")),
         wordpress_sso_secrets=_csv(e.get("WORDPRESS_SSO_SECRETS")),
+        shopify_webhook_secrets=_csv(e.get("SHOPIFY_WEBHOOK_SECRETS")),
+        woocommerce_webhook_secrets=_csv(e.get("WOOCOMMERCE_WEBHOOK_SECRETS")),
+        ecwid_client_secret=e.get("ECWID_CLIENT_SECRET", "").strip(),
+        ecwid_store_id=e.get("ECWID_STORE_ID", "").strip(),
+        ecwid_api_token=e.get("ECWID_API_TOKEN", "").strip(),
+        ecwid_api_url=(e.get("ECWID_API_URL") or "https://app.ecwid.com/api/v3").rstrip("/"),
+        events_url=e.get("EVENTS_URL", "").strip(),
+        events_secrets=_csv(e.get("EVENTS_SECRETS")),
         shop_name=e.get("SHOP_NAME") or "Our shop",
         admin_email=e.get("ADMIN_EMAIL", "").strip(),
         ip_limit=_int("RATE_LIMIT_IP", e.get("RATE_LIMIT_IP"), 30),

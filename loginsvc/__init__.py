@@ -44,6 +44,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0)  # type: ignore[method-assign]
     register_logging(app, settings)
     register_extensions(app, settings)
+    from loginsvc.events.outbox import install as install_event_outbox
+
+    install_event_outbox()
     register_blueprints(app)
     register_error_handlers(app)
     register_request_hooks(app)
@@ -115,12 +118,28 @@ def register_blueprints(app: Flask) -> None:
     from loginsvc.customers import email_pages, email_views
     from loginsvc.customers import pages as account
     from loginsvc.customers import views as me
+    from loginsvc.events import views as events
     from loginsvc.ops import health
     from loginsvc.ops import views as ops
     from loginsvc.orders import views as orders
+    from loginsvc.orders.platforms import views as platforms
     from loginsvc.sso import views as sso
+    from loginsvc.storefront import views as storefront
 
-    for module in (health, auth, orders, me, admin, sso, views, account, ops):
+    for module in (
+        health,
+        auth,
+        orders,
+        platforms,
+        me,
+        admin,
+        events,
+        sso,
+        storefront,
+        views,
+        account,
+        ops,
+    ):
         app.register_blueprint(module.bp)
     for extra in (passkey_views, oidc_pages, security_pages):
         app.register_blueprint(extra.bp)

@@ -9,5 +9,6 @@ from __future__ import annotations
 
 from loginsvc.auth import models as _auth_models  # noqa: F401  (passkeys, identities)
 from loginsvc.core.models import Base
+from loginsvc.events import models as _events  # noqa: F401
 
 __all__ = ["Base"]

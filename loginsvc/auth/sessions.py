@@ -15,6 +15,7 @@ from loginsvc.core.extensions import db
 from loginsvc.core.models import Customer
 from loginsvc.core.runtime import now, settings, store
 from loginsvc.core.store import SessionRecord
+from loginsvc.events import outbox
 
 COOKIE = "loginsvc_session"
 TOUCH_EVERY = 60  # seconds between last-seen updates
@@ -58,6 +59,7 @@ def start_session(*, customer_id: int, method: str) -> tuple[str, SessionRecord]
         method=method,
     )
     store().create_session(token, record, ttl=_ttl())
+    outbox.record_signed_in(customer_id=customer_id, method=method)
     return token, record
 
 

@@ -23,6 +23,7 @@ error_code("invalid_signature", 401, "the server-to-server signature is missing 
 error_code("stale_timestamp", 401, "webhook-timestamp is more than 300 s off")
 error_code("service_unavailable", 503, "a backing service is down; see Retry-After")
 error_code("order_not_found", 404, "no such order for this customer")
+error_code("event_not_found", 404, "no such event in the outbox")
 error_code("customer_not_found", 404, "no such customer")
 error_code("group_not_found", 404, "no such group")
 error_code("wishlist_full", 409, "the wishlist holds 500 items already")

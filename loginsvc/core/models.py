@@ -131,6 +131,8 @@ class Order(Base):
     billing_address: Mapped[dict[str, Any] | None] = mapped_column(Json)
     shipping_address: Mapped[dict[str, Any] | None] = mapped_column(Json)
     invoice_url: Mapped[str | None] = mapped_column(String(2048))
+    # {"carrier", "number", "url"} as the shop sent it (CONTRACT §4a); None until shipped.
+    tracking: Mapped[dict[str, Any] | None] = mapped_column(Json)
     extra: Mapped[dict[str, Any] | None] = mapped_column(Json)  # unknown fields, kept
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -30,6 +30,11 @@ def run_worker(settings: Settings, *, burst: bool = False) -> int:
         maintenance_interval=MAINTENANCE_INTERVAL,
         name=worker_name(),
     )
+    # Events out (CONTRACT §9) are delivered beside the mail, by a thread of this process:
+    # the outbox table is the truth, so a killed worker only delays them.
+    from loginsvc.events.delivery import start_in_thread
+
+    start_in_thread(app)
     log.info("mail worker started on queue %s", q.name)
     worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
     return 0

@@ -23,6 +23,7 @@ from loginsvc.core.store import SessionRecord
 from loginsvc.core.timefmt import rfc3339 as _iso
 from loginsvc.customers.devices import describe_user_agent
 from loginsvc.customers.wishlist import item_out, list_items
+from loginsvc.events import outbox
 from loginsvc.orders.service import order_out
 
 log = logging.getLogger("loginsvc.account")
@@ -156,6 +157,7 @@ def delete_customer_data(customer_id: int, *, by: str, actor: str | None = None)
     # for as long as such a link can live. Before the commit: Redis down → nothing done.
     store().mark_address_deleted(customer.email_norm, at=now(), ttl=settings().login_link_max_age)
     revocations.remember(sess, customer.email_norm, at=now(), ttl=settings().login_link_max_age)
+    outbox.record_deleted(sess, customer_id=customer_id, email=email)
     sess.commit()
     sessions.end_all(customer_id)
     try:

@@ -86,6 +86,7 @@ def _create(sess: Session, event: OrderEvent) -> tuple[IngestResult | None, Cust
             billing_address=d.billing_address,
             shipping_address=d.shipping_address,
             invoice_url=d.invoice_url,
+            tracking=event.tracking,
             extra=event.unknown_fields,
         )
         .on_conflict_do_nothing(index_elements=["order_id"])
@@ -94,9 +95,11 @@ def _create(sess: Session, event: OrderEvent) -> tuple[IngestResult | None, Cust
     if sess.execute(stmt).scalar() is None:
         return None, None
     opened = False
-    # A refusal (accounts disabled, a blocked address) keeps the order as a guest order.
+    # A refusal (accounts disabled, a blocked address) keeps the order as a guest order;
+    # so does a guest checkout (§4a), which opens nothing: an address that already has
+    # an account still sees the order in its history.
     decision = admit(way="order", mode=mode, customer=customer)
-    if isinstance(decision, Admitted) and decision.open_account:
+    if isinstance(decision, Admitted) and decision.open_account and not d.guest:
         opened = customers_svc.open_account(customer, status=decision.status)
     _fill_profile(sess, customer, event)
     _apply(customer, currency=d.currency, amount=event.total, status=d.status, sign=1)
@@ -139,6 +142,8 @@ def _known(sess: Session, event: OrderEvent) -> IngestResult:
 def _update(sess: Session, order: Order, customer: Customer | None, event: OrderEvent) -> None:
     """order.updated: status, items, totals, addresses and the invoice link follow the shop."""
     d = event.data
+    if _older_than_stored(order, event):
+        return
     if customer is not None:
         _apply(customer, currency=order.currency, amount=order.total, status=order.status, sign=-1)
         _apply(customer, currency=d.currency, amount=event.total, status=d.status, sign=1)
@@ -151,10 +156,29 @@ def _update(sess: Session, order: Order, customer: Customer | None, event: Order
     order.billing_address = d.billing_address
     order.shipping_address = d.shipping_address
     order.invoice_url = d.invoice_url
+    if event.tracking is not None:  # an update without tracking does not forget the parcel
+        order.tracking = event.tracking
     if event.unknown_fields is not None:
         order.extra = {**(order.extra or {}), **event.unknown_fields}
     order.updated_at = utcnow()
     sess.flush()
+
+
+def _platform_changed_at(extra: dict[str, Any] | None) -> float | None:
+    platform = ((extra or {}).get("data") or {}).get("platform")
+    value = platform.get("changed_at") if isinstance(platform, dict) else None
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _older_than_stored(order: Order, event: OrderEvent) -> bool:
+    """A platform's copy of the order older than the one stored (webhooks arrive in any order).
+
+    The platform mappers put the order's own last-change time (unix seconds) in
+    `data.platform.changed_at`; the row is locked, so this check cannot race.
+    """
+    new = _platform_changed_at(event.unknown_fields)
+    old = _platform_changed_at(order.extra)
+    return new is not None and old is not None and new < old
 
 
 def _apply(customer: Customer, *, currency: str, amount: Decimal, status: str, sign: int) -> None:

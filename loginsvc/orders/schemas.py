@@ -125,6 +125,16 @@ class OrderCustomerIn(BaseModel):
     newsletter: bool | None = Field(default=None, description="true: opted in at checkout")
 
 
+class TrackingIn(BaseModel):
+    """Where the parcel is (CONTRACT §4a); every part optional, as carriers differ."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    carrier: str | None = Field(default=None, max_length=100)
+    number: str | None = Field(default=None, max_length=100)
+    url: Annotated[str | None, BeforeValidator(_http_url)] = Field(default=None, max_length=2048)
+
+
 class OrderDataIn(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
@@ -148,6 +158,10 @@ class OrderDataIn(BaseModel):
         max_length=35,
         description="language of the welcome e-mail (" + ", ".join(SUPPORTED) + ")",
     )
+    guest: bool | None = Field(
+        default=None, description="true: a guest checkout; the order is kept, no account opened"
+    )
+    tracking: TrackingIn | None = None
 
 
 class OrderEventIn(BaseModel):
@@ -178,6 +192,12 @@ class OrderEvent:
             for i in d.items
         ]
         self.unknown_fields = _unknown(parsed)
+        t = d.tracking
+        self.tracking: dict[str, Any] | None = (
+            None
+            if t is None or not (t.carrier or t.number or t.url)
+            else {"carrier": t.carrier, "number": t.number, "url": t.url}
+        )
 
 
 def _unknown(parsed: OrderEventIn) -> dict[str, Any] | None:

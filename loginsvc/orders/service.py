@@ -29,6 +29,7 @@ def order_out(o: Order, *, with_items: bool = True) -> dict[str, Any]:
         "billing_address": o.billing_address,
         "shipping_address": o.shipping_address,
         "invoice_url": o.invoice_url,
+        "tracking": o.tracking,
         "item_count": sum(int(i.get("quantity") or 0) for i in (o.items or [])),
     }
     if with_items:

@@ -38,6 +38,12 @@ class ItemOut(BaseModel):
     unit_price: str
 
 
+class TrackingOut(BaseModel):
+    carrier: str | None
+    number: str | None
+    url: str | None
+
+
 class OrderOut(BaseModel):
     order_id: str
     placed_at: str
@@ -47,6 +53,7 @@ class OrderOut(BaseModel):
     billing_address: dict[str, Any] | None
     shipping_address: dict[str, Any] | None
     invoice_url: str | None
+    tracking: TrackingOut | None
     item_count: int
     items: list[ItemOut]
 

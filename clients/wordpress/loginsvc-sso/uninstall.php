@@ -12,3 +12,4 @@ if ( ! defined( 'WP_UNINSTALL_PLUGIN' ) ) {
 delete_option( 'loginsvc_sso_service_url' );
 delete_option( 'loginsvc_sso_secret' );
 delete_option( 'loginsvc_sso_next' );
+delete_option( 'loginsvc_wc_webhook_secret' );

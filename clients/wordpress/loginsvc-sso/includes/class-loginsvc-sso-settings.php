@@ -21,6 +21,7 @@ class LoginSvc_SSO_Settings {
 	const OPT_URL    = 'loginsvc_sso_service_url';
 	const OPT_SECRET = 'loginsvc_sso_secret';
 	const OPT_NEXT   = 'loginsvc_sso_next';
+	const OPT_WC     = 'loginsvc_wc_webhook_secret';
 
 	/**
 	 * Hook the page in.
@@ -231,6 +232,48 @@ class LoginSvc_SSO_Settings {
 		settings_fields( self::PAGE );
 		do_settings_sections( self::PAGE );
 		submit_button();
-		echo '</form></div>';
+		echo '</form>';
+		self::render_woocommerce();
+		echo '</div>';
+	}
+
+	/**
+	 * The secret for WooCommerce's order webhooks, made once for this site.
+	 *
+	 * @return string
+	 */
+	public static function woocommerce_secret() {
+		$secret = (string) get_option( self::OPT_WC, '' );
+		if ( '' === $secret ) {
+			$secret = wp_generate_password( 40, false, false );
+			add_option( self::OPT_WC, $secret, '', false );
+		}
+		return $secret;
+	}
+
+	/**
+	 * What to paste into WooCommerce's webhook form (and into loginsvc), to send orders.
+	 *
+	 * @return void
+	 */
+	public static function render_woocommerce() {
+		$base = self::service_url();
+		if ( '' === $base ) {
+			return;
+		}
+		echo '<h2>' . esc_html__( 'WooCommerce orders', 'loginsvc-sso' ) . '</h2>';
+		echo '<p>' . esc_html__( 'To open customer accounts from orders: in WooCommerce → Settings → Advanced → Webhooks, add two webhooks (Topic "Order created" and "Order updated", API version "WP REST API Integration v3") with these values, and give the service the same secret in WOOCOMMERCE_WEBHOOK_SECRETS.', 'loginsvc-sso' ) . '</p>';
+		echo '<table class="form-table" role="presentation"><tbody>';
+		printf(
+			'<tr><th scope="row">%1$s</th><td><input type="text" readonly class="large-text code" id="loginsvc-wc-url" value="%2$s" onclick="this.select()"></td></tr>',
+			esc_html__( 'Delivery URL', 'loginsvc-sso' ),
+			esc_attr( $base . '/api/v1/webhooks/woocommerce' )
+		);
+		printf(
+			'<tr><th scope="row">%1$s</th><td><input type="text" readonly class="large-text code" id="loginsvc-wc-secret" value="%2$s" onclick="this.select()"></td></tr>',
+			esc_html__( 'Secret', 'loginsvc-sso' ),
+			esc_attr( self::woocommerce_secret() )
+		);
+		echo '</tbody></table>';
 	}
 }
