@@ -18,13 +18,16 @@ run: $(STAMP)
 	$(BIN)/loginsvc serve
 
 # Debian packages the tests drive for real: Chromium (browser tests), php-cli and
-# WordPress with php-mysql (the plugin, end to end). Installed only when missing.
+# WordPress with php-mysql (the plugin, end to end), redis-server and
+# redis-sentinel (the Sentinel failover test). Installed only when missing.
 system-deps:
 	@missing=""; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	command -v php >/dev/null || missing="$$missing php-cli"; \
 	test -f /usr/share/wordpress/wp-settings.php || missing="$$missing wordpress"; \
 	php -m 2>/dev/null | grep -qi mysqli || missing="$$missing php-mysql"; \
+	test -x /usr/bin/redis-server || missing="$$missing redis-server"; \
+	test -x /usr/bin/redis-sentinel || missing="$$missing redis-sentinel"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
