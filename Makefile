@@ -42,6 +42,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check loginsvc config tests bench migrations
 	$(BIN)/ruff format --check loginsvc config
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 format: $(STAMP)
 	$(BIN)/ruff format loginsvc config tests bench
