@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench lock system-deps clean wheel-check
+.PHONY: run test lint format bench lock system-deps clean wheel-check swagger-ui
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,17 @@ bench: $(STAMP)
 # Refresh the constraints file from the current virtualenv.
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^loginsvc' > constraints.txt
+
+# Swagger UI for /docs: the npm package swagger-ui-dist (Apache-2.0), vendored into
+# the package's static files with its LICENSE and NOTICE.
+SWAGGER_UI_VERSION ?= 5.35.0
+SWAGGER_UI_FILES := swagger-ui-bundle.js swagger-ui-bundle.js.LICENSE.txt swagger-ui.css \
+	favicon-16x16.png favicon-32x32.png LICENSE NOTICE
+swagger-ui:
+	@tmp=$$(mktemp -d) && (cd $$tmp && npm pack -q swagger-ui-dist@$(SWAGGER_UI_VERSION) >/dev/null \
+	  && tar xzf swagger-ui-dist-$(SWAGGER_UI_VERSION).tgz) \
+	  && for f in $(SWAGGER_UI_FILES); do cp $$tmp/package/$$f loginsvc/static/swagger-ui/; done \
+	  && echo $(SWAGGER_UI_VERSION) > loginsvc/static/swagger-ui/VERSION; rc=$$?; rm -rf $$tmp; exit $$rc
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
