@@ -175,7 +175,9 @@ def child_environment(settings: Settings) -> dict[str, str]:
     """The environment for processes `serve` starts (the mail worker)."""
     env = dict(os.environ)
     env["REDIS_URL"] = settings.redis_url
-    env["REDIS_SENTINELS"] = ",".join(f"{h}:{p}" for h, p in settings.redis_sentinels)
+    env["REDIS_SENTINELS"] = ",".join(
+        f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in settings.redis_sentinels
+    )
     env["REDIS_SENTINEL_MASTER"] = settings.redis_sentinel_master
     env["DATABASE_URL"] = settings.database_url
     env["LOGINSVC_INSTANCE"] = str(settings.instance_path)

@@ -142,8 +142,17 @@ class Store:
         """Count one hit in a moving window; (allowed, seconds until a hit is allowed)."""
         item = RateLimitItemPerSecond(limit, window)
         who = _h(key)[:32]  # never an address or IP in a key name
-        if self._limiter.hit(item, name, who):
-            return True, 0
+        try:
+            if self._limiter.hit(item, name, who):
+                return True, 0
+        except redis.exceptions.ResponseError as exc:
+            # A script's write refused by a master demoted to replica arrives as a
+            # script error, not as ReadOnlyError: drop the idle connections (Sentinel
+            # then finds the new master) and answer like any Redis outage (503).
+            if "READONLY" not in str(exc):
+                raise
+            self.r.connection_pool.disconnect(inuse_connections=False)
+            raise redis.exceptions.ReadOnlyError(str(exc)) from exc
         reset_at = self._limiter.get_window_stats(item, name, who).reset_time
         return False, max(1, math.ceil(reset_at - time.time()))
 
