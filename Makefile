@@ -9,7 +9,7 @@ PIP := $(BIN)/python -m pip install -q --disable-pip-version-check
 PYTEST_ARGS ?=
 
 .PHONY: run test lint format bench lock system-deps clean wheel-check \
-	i18n-extract i18n-update i18n-compile widget-size
+	i18n-extract i18n-update i18n-compile widget-size swagger-ui
 
 # `make run` installs only what the service needs; `make test` adds the test and
 # lint tools. Each stamp is redone when pyproject.toml or constraints.txt change.
@@ -27,13 +27,16 @@ run: $(RUN_STAMP)
 	$(BIN)/loginsvc serve
 
 # Debian packages the tests drive for real: Chromium (browser tests), php-cli and
-# WordPress with php-mysql (the plugin, end to end). Installed only when missing.
+# WordPress with php-mysql (the plugin, end to end), redis-server and
+# redis-sentinel (the Sentinel failover test). Installed only when missing.
 system-deps:
 	@missing=""; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	command -v php >/dev/null || missing="$$missing php-cli"; \
 	test -f /usr/share/wordpress/wp-settings.php || missing="$$missing wordpress"; \
 	php -m 2>/dev/null | grep -qi mysqli || missing="$$missing php-mysql"; \
+	test -x /usr/bin/redis-server || missing="$$missing redis-server"; \
+	test -x /usr/bin/redis-sentinel || missing="$$missing redis-sentinel"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -48,6 +51,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check loginsvc config tests bench migrations
 	$(BIN)/ruff format --check loginsvc config
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 format: $(STAMP)
 	$(BIN)/ruff format loginsvc config tests bench
@@ -78,6 +82,17 @@ i18n-compile: $(STAMP)
 # Refresh the constraints file from the current virtualenv.
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^loginsvc' > constraints.txt
+
+# Swagger UI for /docs: the npm package swagger-ui-dist (Apache-2.0), vendored into
+# the package's static files with its LICENSE and NOTICE.
+SWAGGER_UI_VERSION ?= 5.35.0
+SWAGGER_UI_FILES := swagger-ui-bundle.js swagger-ui-bundle.js.LICENSE.txt swagger-ui.css \
+	favicon-16x16.png favicon-32x32.png LICENSE NOTICE
+swagger-ui:
+	@tmp=$$(mktemp -d) && (cd $$tmp && npm pack -q swagger-ui-dist@$(SWAGGER_UI_VERSION) >/dev/null \
+	  && tar xzf swagger-ui-dist-$(SWAGGER_UI_VERSION).tgz) \
+	  && for f in $(SWAGGER_UI_FILES); do cp $$tmp/package/$$f loginsvc/static/swagger-ui/; done \
+	  && echo $(SWAGGER_UI_VERSION) > loginsvc/static/swagger-ui/VERSION; rc=$$?; rm -rf $$tmp; exit $$rc
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -41,6 +41,16 @@ def _bool(value: str | None, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _host_ports(name: str, value: str | None) -> tuple[tuple[str, int], ...]:
+    out = []
+    for part in _csv(value):
+        host, sep, port = part.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise SystemExit(f"loginsvc: {name} must be host:port pairs, got {part!r}")
+        out.append((host.strip("[]"), int(port)))
+    return tuple(out)
+
+
 def _int(name: str, value: str | None, default: int) -> int:
     if value is None or value.strip() == "":
         return default
@@ -114,6 +124,11 @@ class Settings:
     database_url: str = ""
     redis_url: str = ""  # empty: the embedded Redis under instance/
     redis_prefix: str = "loginsvc:"
+    # Redis Sentinel: when set, the master is found through these (host, port) pairs
+    # and REDIS_URL (if any) only lends the master its password and database number.
+    redis_sentinels: tuple[tuple[str, int], ...] = ()
+    redis_sentinel_master: str = "mymaster"
+    redis_sentinel_password: str = ""
     secret_keys: tuple[str, ...] = ()
     public_url: str = DEFAULT_PUBLIC_URL
     login_link_max_age: int = DEFAULT_LINK_MAX_AGE
@@ -171,7 +186,7 @@ class Settings:
 
     @property
     def embedded_redis(self) -> bool:
-        return not self.redis_url
+        return not self.redis_url and not self.redis_sentinels
 
     @property
     def outbox_path(self) -> Path:
@@ -205,6 +220,9 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         database_url=e.get("DATABASE_URL", "").strip(),
         redis_url=e.get("REDIS_URL", "").strip(),
         redis_prefix=e.get("REDIS_PREFIX", "loginsvc:"),
+        redis_sentinels=_host_ports("REDIS_SENTINELS", e.get("REDIS_SENTINELS")),
+        redis_sentinel_master=e.get("REDIS_SENTINEL_MASTER", "").strip() or "mymaster",
+        redis_sentinel_password=e.get("REDIS_SENTINEL_PASSWORD", ""),
         secret_keys=_csv(e.get("SECRET_KEYS")),
         public_url=(e.get("PUBLIC_URL") or DEFAULT_PUBLIC_URL).rstrip("/"),
         login_link_max_age=_int(
@@ -259,6 +277,10 @@ def child_environment(settings: Settings) -> dict[str, str]:
     """The environment for processes `serve` starts (the mail worker)."""
     env = dict(os.environ)
     env["REDIS_URL"] = settings.redis_url
+    env["REDIS_SENTINELS"] = ",".join(
+        f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in settings.redis_sentinels
+    )
+    env["REDIS_SENTINEL_MASTER"] = settings.redis_sentinel_master
     env["DATABASE_URL"] = settings.database_url
     env["LOGINSVC_INSTANCE"] = str(settings.instance_path)
     env["PUBLIC_URL"] = settings.public_url

@@ -14,7 +14,7 @@ def missing_for_production(settings: Settings) -> str | None:
         return "loginsvc: every SECRET_KEYS entry must be at least 32 characters"
     if not settings.database_url or settings.database_url.startswith("sqlite"):
         missing.append("DATABASE_URL")
-    if not settings.redis_url:
+    if not settings.redis_url and not settings.redis_sentinels:
         missing.append("REDIS_URL")
     if not settings.mail_server:
         missing.append("MAIL_SERVER")

@@ -69,10 +69,11 @@ def register_extensions(app: Flask, settings: Settings) -> None:
     from loginsvc.core.store import Store
 
     db.init_app(app, settings.database_url)
-    redis_url = settings.redis_url
-    if not redis_url:
-        redis_url, _ = ensure_embedded_redis(settings.instance_path, daemonize=True)
-    RedisHolder().init_app(app, redis_url)
+    redis_settings = settings
+    if settings.embedded_redis:
+        url, _ = ensure_embedded_redis(settings.instance_path, daemonize=True)
+        redis_settings = settings.replace(redis_url=url)
+    RedisHolder().init_app(app, redis_settings)
     app.extensions["loginsvc.core.store"] = Store(
         app.extensions["loginsvc.redis"], settings.redis_prefix
     )

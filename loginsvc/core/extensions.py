@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
 import redis
 import sqlalchemy.exc
 from flask import Flask, current_app, g, has_app_context
 from flask_mail import Mail
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+from redis.sentinel import Sentinel
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from loginsvc.config import Settings
 
 mail = Mail()
 
@@ -107,14 +114,68 @@ class _DatabaseFacade:
 db = _DatabaseFacade()
 
 
+# How long a command keeps trying while Redis is away: 0.1, 0.2, 0.4, 0.8, then 1 s
+# pauses, about 5.5 s in all, which covers a Sentinel failover on the usual
+# settings; after that the request answers 503 (and the worker retries its loop).
+_REDIS_RETRIES = 8
+_REDIS_BACKOFF = ExponentialBackoff(cap=1.0, base=0.1)
+_REDIS_TIMEOUTS: dict[str, Any] = {
+    "socket_timeout": 3,
+    "socket_connect_timeout": 3,
+    "health_check_interval": 30,
+}
+
+
+def _retry() -> Retry:
+    # ReadOnlyError: a client still on a master that was demoted to replica. The
+    # Sentinel connection turns it into a ConnectionError and finds the new master.
+    return Retry(
+        _REDIS_BACKOFF,
+        _REDIS_RETRIES,
+        supported_errors=(
+            redis.exceptions.ConnectionError,
+            redis.exceptions.TimeoutError,
+            redis.exceptions.ReadOnlyError,
+        ),
+    )
+
+
+def redis_client(settings: Settings) -> redis.Redis:
+    """The one way to a Redis client: REDIS_URL, or the master Sentinel names.
+
+    Everything that talks to Redis (store, sessions, rate limits, the mail queue
+    and its worker) gets its connection from here, so a failover is followed
+    everywhere alike.
+    """
+    if settings.redis_sentinels:
+        # REDIS_URL, when given beside Sentinel, lends the master its password and db.
+        url = urlsplit(settings.redis_url) if settings.redis_url else None
+        db_path = (url.path if url else "").strip("/")
+        sentinel = Sentinel(
+            list(settings.redis_sentinels),
+            sentinel_kwargs={
+                "password": settings.redis_sentinel_password or None,
+                "socket_timeout": 1,
+                "socket_connect_timeout": 1,
+            },
+        )
+        return sentinel.master_for(
+            settings.redis_sentinel_master,
+            password=unquote(url.password) if url and url.password else None,
+            username=unquote(url.username) if url and url.username else None,
+            db=int(db_path) if db_path.isdigit() else 0,
+            retry=_retry(),
+            **_REDIS_TIMEOUTS,
+        )
+    return redis.Redis.from_url(settings.redis_url, retry=_retry(), **_REDIS_TIMEOUTS)
+
+
 class RedisHolder:
     def __init__(self) -> None:
         self.client: redis.Redis | None = None
 
-    def init_app(self, app: Flask, url: str) -> None:
-        self.client = redis.Redis.from_url(
-            url, socket_timeout=3, socket_connect_timeout=3, health_check_interval=30
-        )
+    def init_app(self, app: Flask, settings: Settings) -> None:
+        self.client = redis_client(settings)
         app.extensions["loginsvc.redis"] = self.client
 
 
@@ -124,7 +185,12 @@ def get_redis() -> redis.Redis:
 
 def is_backend_outage(exc: BaseException) -> bool:
     """True when an exception means Redis or the database is unreachable."""
-    if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+    if isinstance(
+        exc,
+        redis.exceptions.ConnectionError
+        | redis.exceptions.TimeoutError
+        | redis.exceptions.ReadOnlyError,
+    ):
         return True
     if isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
         return True

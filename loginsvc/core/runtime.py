@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from flask import current_app
 
-from loginsvc.auth.tokens import LoginTokens
 from loginsvc.config import Settings
 from loginsvc.core.store import Store
+
+if TYPE_CHECKING:  # core names no domain at run time (import-linter contract)
+    from loginsvc.auth.tokens import LoginTokens
 
 
 def settings() -> Settings:

@@ -5,7 +5,8 @@ Keys (all under the configured prefix):
 - ``used:{jti}``            a used login link, until it would have expired anyway
 - ``sess:{sha256(token)}``  a session record (JSON); ``csess:{customer_id}`` maps
                             session ids to their token hashes
-- ``rl:{name}:{key}:{win}`` fixed-window rate-limit counters
+- ``rl:LIMITER/{name}/{h}/…`` moving-window rate limits (the `limits` library;
+                            ``h`` is a hash of the IP or address)
 - ``hook:{scope}:{id}``     the first answer to a signed server-to-server call
 - ``ticket:{sha256}``       one-time single sign-on tickets
 - ``gone:{sha256(email)}``  when an account with this address was deleted, while
@@ -21,11 +22,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import redis
+from limits import RateLimitItemPerSecond
+from limits.storage import RedisStorage
+from limits.strategies import MovingWindowRateLimiter
 
 # HSET only when the hash still exists (an expired attempt is not brought back).
 _UPDATE_IF_EXISTS = """
@@ -74,6 +79,13 @@ class Store:
     def __init__(self, client: redis.Redis, prefix: str) -> None:
         self.r = client
         self.p = prefix
+        # The limiter rides on our own connection pool, so it follows a Sentinel
+        # failover like everything else; its keys stay under our prefix.
+        self._limiter = MovingWindowRateLimiter(
+            RedisStorage(
+                "redis://", connection_pool=client.connection_pool, key_prefix=f"{prefix}rl"
+            )
+        )
 
     # -- used tokens -------------------------------------------------------
     def mark_token_used(self, jti: str, *, expires_at: float) -> bool:
@@ -147,16 +159,22 @@ class Store:
 
     # -- rate limits -------------------------------------------------------
     def hit(self, name: str, key: str, *, limit: int, window: int) -> tuple[bool, int]:
-        """Count one hit; (allowed, seconds until the window resets)."""
-        now = int(time.time())
-        slot = now // window
-        k = f"{self.p}rl:{name}:{_h(key)[:32]}:{slot}"
-        pipe = self.r.pipeline(transaction=True)
-        pipe.incr(k)
-        pipe.expire(k, window + 1)
-        count, _ = pipe.execute()
-        retry_after = (slot + 1) * window - now
-        return int(count) <= limit, max(1, retry_after)
+        """Count one hit in a moving window; (allowed, seconds until a hit is allowed)."""
+        item = RateLimitItemPerSecond(limit, window)
+        who = _h(key)[:32]  # never an address or IP in a key name
+        try:
+            if self._limiter.hit(item, name, who):
+                return True, 0
+        except redis.exceptions.ResponseError as exc:
+            # A script's write refused by a master demoted to replica arrives as a
+            # script error, not as ReadOnlyError: drop the idle connections (Sentinel
+            # then finds the new master) and answer like any Redis outage (503).
+            if "READONLY" not in str(exc):
+                raise
+            self.r.connection_pool.disconnect(inuse_connections=False)
+            raise redis.exceptions.ReadOnlyError(str(exc)) from exc
+        reset_at = self._limiter.get_window_stats(item, name, who).reset_time
+        return False, max(1, math.ceil(reset_at - time.time()))
 
     def hits(self, name: str, key: str, *, window: int) -> int:
         """The count `hit` has reached in the current window (without counting one)."""

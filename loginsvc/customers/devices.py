@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import re
+from functools import lru_cache
 from typing import Any
+
+from ua_parser import parse as parse_user_agent
 
 from loginsvc.auth import sessions
 from loginsvc.core.errors import InvalidRequest, ProblemError
@@ -12,32 +14,33 @@ from loginsvc.core.runtime import store
 from loginsvc.core.store import SessionRecord
 from loginsvc.core.timefmt import rfc3339 as _iso
 
-# Order matters: many browsers claim to be Safari and Chrome as well.
-_BROWSERS = (
-    ("Edge", re.compile(r"Edg(?:e|A|iOS)?/")),
-    ("Opera", re.compile(r"OPR/|Opera")),
-    ("Samsung Internet", re.compile(r"SamsungBrowser/")),
-    ("Firefox", re.compile(r"Firefox/|FxiOS/")),
-    ("Chromium", re.compile(r"Chromium/")),
-    ("Chrome", re.compile(r"Chrome/|CriOS/")),
-    ("Safari", re.compile(r"Safari/")),
-    ("curl", re.compile(r"^curl/")),
-)
-_SYSTEMS = (
-    ("iPadOS", re.compile(r"iPad")),
-    ("iOS", re.compile(r"iPhone|iPod")),
-    ("Android", re.compile(r"Android")),
-    ("ChromeOS", re.compile(r"CrOS")),
-    ("Windows", re.compile(r"Windows")),
-    ("macOS", re.compile(r"Mac OS X|Macintosh")),
-    ("Linux", re.compile(r"Linux|X11")),
-)
+# ua-parser (the uap-core patterns) names browsers and systems precisely; the
+# device list speaks of them the way people do, so its families are folded here.
+_BROWSER_NAMES = {
+    "Mobile Safari": "Safari",
+    "Mobile Safari UI/WKWebView": "Safari",
+    "Chrome Mobile": "Chrome",
+    "Chrome Mobile iOS": "Chrome",
+    "Chrome Mobile WebView": "Chrome",
+    "Firefox Mobile": "Firefox",
+    "Firefox iOS": "Firefox",
+    "Edge Mobile": "Edge",
+    "Opera Mobile": "Opera",
+}
+_SYSTEM_NAMES = {"Mac OS X": "macOS", "Chrome OS": "ChromeOS"}
 
 
+@lru_cache(maxsize=1024)
 def describe_user_agent(ua: str) -> str:
     """ "Firefox on Windows"; "Unknown device" when nothing is recognised."""
-    browser = next((name for name, rx in _BROWSERS if rx.search(ua)), None)
-    system = next((name for name, rx in _SYSTEMS if rx.search(ua)), None)
+    parsed = parse_user_agent(ua) if ua else None
+    browser = system = None
+    if parsed is not None and parsed.user_agent and parsed.user_agent.family != "Other":
+        browser = _BROWSER_NAMES.get(parsed.user_agent.family, parsed.user_agent.family)
+    if parsed is not None and parsed.os and parsed.os.family != "Other":
+        system = _SYSTEM_NAMES.get(parsed.os.family, parsed.os.family)
+        if system == "iOS" and parsed.device and parsed.device.family == "iPad":
+            system = "iPadOS"
     if browser and system:
         return f"{browser} on {system}"
     return browser or system or "Unknown device"

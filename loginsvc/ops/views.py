@@ -1,7 +1,9 @@
-"""Operator endpoints: /metrics (Prometheus) and /docs (Swagger UI from a Python package).
+"""Operator endpoints: /metrics (Prometheus) and /docs (Swagger UI, shipped in the wheel).
 
-Swagger UI comes from the `swagger-ui-bundle` package and is served from here,
-so the docs page needs no CDN. Its start-up code is a small script file
+Swagger UI 5 (the npm package `swagger-ui-dist`, Apache-2.0, its LICENSE and
+NOTICE beside it) is vendored under loginsvc/static/swagger-ui/ and served from
+here, so the docs page needs no CDN and reads /openapi.json (OpenAPI 3.1) as it
+is. To update it: `make swagger-ui SWAGGER_UI_VERSION=…`. Its start-up code is a small script file
 (/docs/init.js) rather than an inline <script>, so /docs keeps the same CSP as
 every other page (no 'unsafe-inline').
 
@@ -13,10 +15,10 @@ files) are added to the OpenAPI registry on the app's first request, so
 from __future__ import annotations
 
 import threading
-from typing import Any, cast
+from pathlib import Path
+from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, current_app, jsonify, send_from_directory
-from swagger_ui_bundle import swagger_ui_path
+from flask import Blueprint, Flask, Response, abort, current_app, send_from_directory
 
 from loginsvc.core.extensions import get_redis
 from loginsvc.core.spec import REGISTRY, EndpointSpec, endpoint
@@ -24,6 +26,7 @@ from loginsvc.ops import metrics
 
 bp = Blueprint("ops", __name__)
 
+_SWAGGER_UI = Path(__file__).resolve().parent.parent / "static" / "swagger-ui"
 _DOCS_ASSETS = frozenset(
     {"swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png", "favicon-16x16.png"}
 )
@@ -49,7 +52,7 @@ _DOCS_HTML = """<!doctype html>
 
 _DOCS_INIT = """window.addEventListener("load", function () {
   window.ui = SwaggerUIBundle({
-    url: "/docs/openapi-3.0.json",
+    url: "/openapi.json",
     dom_id: "#swagger-ui",
     deepLinking: true,
     tryItOutEnabled: false
@@ -106,7 +109,7 @@ def docs_init() -> Any:
     bp,
     "/docs/assets/<name>",
     "GET",
-    summary="Swagger UI files (from swagger-ui-bundle)",
+    summary="Swagger UI files (swagger-ui-dist, shipped in the package)",
     tags=["operations"],
     response_media="application/octet-stream",
     errors=["not_found"],
@@ -114,57 +117,7 @@ def docs_init() -> Any:
 def docs_asset(name: str) -> Any:
     if name not in _DOCS_ASSETS:
         abort(404)
-    return send_from_directory(swagger_ui_path, name, max_age=86400)
-
-
-@endpoint(
-    bp,
-    "/docs/openapi-3.0.json",
-    "GET",
-    summary="The OpenAPI document in 3.0 form, for the bundled Swagger UI 4",
-    tags=["operations"],
-)
-def openapi_30() -> Any:
-    # swagger-ui-bundle ships Swagger UI 4, which refuses `openapi: 3.1.x`; the
-    # canonical document stays /openapi.json (3.1, JSON Schema 2020-12).
-    canonical = cast(Response, current_app.view_functions["health.openapi"]())
-    doc = canonical.get_json()
-    out = _to_30(doc)
-    out["openapi"] = "3.0.3"
-    return jsonify(out)
-
-
-def _to_30(node: Any) -> Any:
-    """The JSON Schema 2020-12 spellings pydantic uses, in their OpenAPI 3.0 form."""
-    if isinstance(node, list):
-        return [_to_30(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    node = {k: _to_30(v) for k, v in node.items()}
-    for key in ("anyOf", "oneOf"):
-        options = node.get(key)
-        if isinstance(options, list) and {"type": "null"} in options:
-            rest = [o for o in options if o != {"type": "null"}]
-            del node[key]
-            if len(rest) == 1 and isinstance(rest[0], dict) and "$ref" not in rest[0]:
-                node.update(rest[0])
-            else:
-                node[key] = rest
-            node["nullable"] = True
-    if isinstance(node.get("type"), list):
-        types = [t for t in node["type"] if t != "null"]
-        if len(types) < len(node["type"]):
-            node["nullable"] = True
-        node["type"] = types[0] if len(types) == 1 else types
-    if "const" in node:
-        node["enum"] = [node.pop("const")]
-    if isinstance(node.get("examples"), list) and node["examples"]:
-        node["example"] = node.pop("examples")[0]
-    for bound, plain in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
-        if isinstance(node.get(bound), int | float) and not isinstance(node[bound], bool):
-            node[plain] = node[bound]
-            node[bound] = True
-    return node
+    return send_from_directory(_SWAGGER_UI, name, max_age=86400)
 
 
 # -- documenting routes declared without @endpoint -----------------------------

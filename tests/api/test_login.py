@@ -93,6 +93,22 @@ def test_per_ip_limit_429_with_retry_after(make_app, mailbox):
     assert int(r.headers["Retry-After"]) >= 1
 
 
+def test_per_ip_limit_is_a_moving_window(make_app, mailbox):
+    # A fixed window would let 3 more through at the minute boundary (6 in 2 s).
+    client = make_app(ip_limit=3).test_client()
+    with freeze_time("2026-11-22 10:00:59") as clock:
+        for i in range(3):
+            r = client.post("/api/v1/auth/login-link", json={"email": f"m{i}@example.com"})
+            assert r.status_code == 202, r.get_data(as_text=True)
+        clock.move_to("2026-11-22 10:01:01")
+        r = client.post("/api/v1/auth/login-link", json={"email": "m3@example.com"})
+        assert r.status_code == 429 and r.get_json()["code"] == "rate_limited"
+        assert r.headers["Retry-After"] == "58"  # when the first of the three leaves
+        clock.move_to("2026-11-22 10:02:00")
+        r = client.post("/api/v1/auth/login-link", json={"email": "m4@example.com"})
+        assert r.status_code == 202 and r.get_json() == {"status": "sent"}
+
+
 def test_per_address_limit_is_silent(make_app, mailbox):
     client = make_app(email_limit=2).test_client()
     for _ in range(4):

@@ -250,7 +250,15 @@ def test_session_of_another_customer_cannot_be_ended(client, app, mailbox):
      "Chrome/126.0 Safari/537.36 Edg/126.0", "Edge on macOS"),
     ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
      "Chrome/126.0 Mobile Safari/537.36", "Chrome on Android"),
-    ("curl/8.5.0", "curl"), ("", "Unknown device"),
+    ("Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+     "Version/17.0 Mobile/15E148 Safari/604.1", "Safari on iPadOS"),
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+     "Gecko) CriOS/120.0.6099.119 Mobile/15E148 Safari/604.1", "Chrome on iOS"),
+    ("Mozilla/5.0 (Linux; Android 13; SM-S901B) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "SamsungBrowser/23.0 Chrome/115.0.0.0 Mobile Safari/537.36", "Samsung Internet on Android"),
+    ("Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "Chrome/120.0.0.0 Safari/537.36", "Chrome on ChromeOS"),
+    ("curl/8.5.0", "curl"), ("", "Unknown device"), ("Werkzeug/3.1", "Unknown device"),
 ])
 def test_user_agent_summary(ua, summary):
     from loginsvc.customers.devices import describe_user_agent

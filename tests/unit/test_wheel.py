@@ -46,6 +46,8 @@ def test_wheel_carries_templates_migrations_and_static(wheel):
                    "loginsvc/translations/de/LC_MESSAGES/messages.po",
                    "loginsvc/templates/pages/login.html",
                    "loginsvc/static/style.css",
+                   "loginsvc/static/swagger-ui/swagger-ui-bundle.js",
+                   "loginsvc/static/swagger-ui/NOTICE",
                    "loginsvc/migrations/env.py",
                    "loginsvc/migrations/script.py.mako",
                    "loginsvc/migrations/versions/0001_initial_schema.py",
