@@ -8,7 +8,9 @@ under the instance folder.
 from __future__ import annotations
 
 import os
+import re
 import secrets
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -75,6 +77,13 @@ class Settings:
     trust_proxy: int = 0
     check_deliverability: bool = False
     log_json: bool = True
+    # RQ's own keys (queue, jobs, registries, workers, scheduler lock) start with
+    # this; empty: "{redis_prefix}rq", so every key of a deployment is under its prefix.
+    rq_key_prefix: str = ""
+    # /readyz answers 503 when no mail worker has sent a heartbeat for this long.
+    mail_worker_stale_after: int = 30
+    # Bearer token for /metrics; empty: /metrics answers loopback clients only.
+    metrics_token: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -141,9 +150,15 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         trust_proxy=_int("TRUST_PROXY", e.get("TRUST_PROXY"), 0),
         check_deliverability=_bool(e.get("EMAIL_CHECK_DELIVERABILITY")),
         log_json=_bool(e.get("LOG_JSON"), True),
+        rq_key_prefix=e.get("RQ_KEY_PREFIX", "").strip(),
+        mail_worker_stale_after=_int(
+            "MAIL_WORKER_STALE_AFTER", e.get("MAIL_WORKER_STALE_AFTER"), 30
+        ),
+        metrics_token=e.get("METRICS_TOKEN", "").strip(),
     )
     if overrides:
         settings = settings.replace(**overrides)
+    settings = with_rq_key_prefix(settings)
     if not settings.database_url:
         settings = settings.replace(
             database_url=f"sqlite:///{settings.instance_path / 'loginsvc.db'}"
@@ -153,6 +168,38 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     return settings
 
 
+_RQ_PREFIX_RE = re.compile(r"[A-Za-z0-9_.:{}-]+")
+
+
+def with_rq_key_prefix(settings: Settings) -> Settings:
+    """Fill in RQ's key prefix ("{REDIS_PREFIX}rq" unless given) and check its spelling."""
+    prefix = settings.rq_key_prefix or f"{settings.redis_prefix}rq"
+    if not _RQ_PREFIX_RE.fullmatch(prefix):
+        raise SystemExit(
+            f"loginsvc: RQ keys need a prefix of letters, digits and _ . : - {{ }}; "
+            f"REDIS_PREFIX/RQ_KEY_PREFIX give {prefix!r}"
+        )
+    return settings.replace(rq_key_prefix=prefix)
+
+
+def export_rq_key_prefix(settings: Settings) -> None:
+    """Make RQ build its keys under `settings.rq_key_prefix`, in this process and its children.
+
+    RQ reads RQ_KEY_PREFIX from the environment once, when `rq` is first imported,
+    and builds every key from it (rq.defaults); so it is set here, before that import.
+    """
+    loaded = sys.modules.get("rq.defaults")
+    if loaded is not None:
+        current = getattr(loaded, "RQ_KEY_PREFIX", None)
+        if current != settings.rq_key_prefix:
+            raise SystemExit(
+                f"loginsvc: RQ was imported with key prefix {current!r} before the settings "
+                f"({settings.rq_key_prefix!r}) were applied"
+            )
+        return
+    os.environ["RQ_KEY_PREFIX"] = settings.rq_key_prefix
+
+
 def child_environment(settings: Settings) -> dict[str, str]:
     """The environment for processes `serve` starts (the mail worker)."""
     env = dict(os.environ)
@@ -160,6 +207,8 @@ def child_environment(settings: Settings) -> dict[str, str]:
     env["DATABASE_URL"] = settings.database_url
     env["LOGINSVC_INSTANCE"] = str(settings.instance_path)
     env["PUBLIC_URL"] = settings.public_url
+    env["REDIS_PREFIX"] = settings.redis_prefix
+    env["RQ_KEY_PREFIX"] = settings.rq_key_prefix
     if not env.get("SECRET_KEYS"):
         env["SECRET_KEYS"] = ",".join(settings.secret_keys)
     return env
