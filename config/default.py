@@ -112,8 +112,14 @@ def _secret_file_keys(instance: Path) -> tuple[str, ...]:
     return (path.read_text().strip(),)
 
 
-def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-    """Read settings from the environment (and a `.env` file in the working dir)."""
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, generate_secret: bool = True, **overrides: Any
+) -> Settings:
+    """Read settings from the environment (and a `.env` file in the working dir).
+
+    generate_secret=False: without SECRET_KEYS, leave them empty rather than create
+    instance/secret_key (commands that sign nothing must not create an instance).
+    """
     if environ is None:
         env_file = {k: v for k, v in dotenv_values(".env").items() if v is not None}
         environ = {**env_file, **os.environ}
@@ -163,7 +169,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         settings = settings.replace(
             database_url=f"sqlite:///{settings.instance_path / 'loginsvc.db'}"
         )
-    if not settings.secret_keys and not settings.is_production:
+    if not settings.secret_keys and not settings.is_production and generate_secret:
         settings = settings.replace(secret_keys=_secret_file_keys(settings.instance_path))
     return settings
 
