@@ -134,7 +134,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Before anything imports prometheus-client (it reads the variable at import).
     remove_metrics_dir = _prepare_metrics_dir()
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP too: a closed terminal must not leave the children (own sessions) behind.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
     redis_proc: subprocess.Popen[bytes] | None = None
     http: subprocess.Popen[bytes] | None = None
