@@ -401,15 +401,14 @@ def _group_members(pgid: int) -> list[int]:
 
 @pytest.mark.slow
 def test_serve_restarts_a_killed_worker_and_every_mail_arrives_once(redis_url, mailbox,
-                                                                    tmp_path):
+                                                                    database_url, tmp_path):
     import email as email_lib
     import email.policy
 
     from tests.load.test_multi_instance import Instance
 
     prefix = f"sv{uuid.uuid4().hex[:8]}:"
-    env = _serve_env(redis_url, prefix, mailbox.port,
-                     DATABASE_URL=f"sqlite:///{tmp_path / 'serve.db'}")
+    env = _serve_env(redis_url, prefix, mailbox.port, DATABASE_URL=database_url)
     mailbox.delay = 0.15  # 20 mails take a few seconds: the kill lands mid-delivery
     inst = Instance(env, tmp_path / "serve")
     try:
