@@ -194,16 +194,17 @@ def export_rq_key_prefix(settings: Settings) -> None:
     RQ reads RQ_KEY_PREFIX from the environment once, when `rq` is first imported,
     and builds every key from it (rq.defaults); so it is set here, before that import.
     """
+    wanted = with_rq_key_prefix(settings).rq_key_prefix
     loaded = sys.modules.get("rq.defaults")
     if loaded is not None:
         current = getattr(loaded, "RQ_KEY_PREFIX", None)
-        if current != settings.rq_key_prefix:
+        if current != wanted:
             raise SystemExit(
                 f"loginsvc: RQ was imported with key prefix {current!r} before the settings "
-                f"({settings.rq_key_prefix!r}) were applied"
+                f"({wanted!r}) were applied"
             )
         return
-    os.environ["RQ_KEY_PREFIX"] = settings.rq_key_prefix
+    os.environ["RQ_KEY_PREFIX"] = wanted
 
 
 def child_environment(settings: Settings) -> dict[str, str]:
