@@ -9,9 +9,9 @@ hour after the first hour.
 
 A worker killed mid-job runs the job again (RQ is at-least-once). The message
 keeps its Message-ID (`<job id@loginsvc>`) across runs, and a job whose message
-the SMTP server already accepted is not sent again; what remains is the instant
-between the server's "250 OK" and that mark, where a resend carries the same
-Message-ID, so the recipient's mail system sees one message.
+the SMTP server already accepted is not sent again; what remains is a kill
+while the message is being acknowledged (after its last byte, before the mark),
+where a resend carries the same Message-ID, so mail systems show one message.
 
 Addresses with a non-ASCII local part (`ñoño@example.com`) are sent with
 SMTPUTF8 (RFC 6531). A server that does not offer SMTPUTF8 cannot take them:
