@@ -159,3 +159,15 @@ def test_a_job_keeps_its_message_id_and_is_not_sent_twice(make_app, mailbox):
     msg = email.message_from_bytes(mails[0].raw, policy=email.policy.default)
     assert msg["Message-ID"] == f"<{job.id}@loginsvc>"
     job.delete()
+
+
+def test_rq_key_prefix_follows_redis_prefix_and_a_bad_one_is_refused(tmp_path):
+    from loginsvc.config import load_settings
+
+    base = {"LOGINSVC_INSTANCE": str(tmp_path), "SECRET_KEYS": "k" * 40}
+    assert load_settings({**base, "REDIS_PREFIX": "shopA:"}).rq_key_prefix == "shopA:rq"
+    given = load_settings({**base, "REDIS_PREFIX": "shopA:", "RQ_KEY_PREFIX": "shopA:queue"})
+    assert given.rq_key_prefix == "shopA:queue"
+    with pytest.raises(SystemExit) as exc:
+        load_settings({**base, "REDIS_PREFIX": "shop A/"})
+    assert str(exc.value).startswith("loginsvc: RQ keys need a prefix of letters")
