@@ -153,7 +153,7 @@ class Service:
             import redis
 
             r = redis.Redis.from_url(REDIS_URL)
-            for pattern in (f"{self.redis_prefix}*", f"rq:*{self.redis_prefix}*"):
+            for pattern in (f"{self.redis_prefix}*",):  # RQ's keys are under it too
                 keys = list(r.scan_iter(match=pattern, count=1000))
                 for i in range(0, len(keys), 1000):
                     r.delete(*keys[i:i + 1000])

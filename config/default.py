@@ -8,7 +8,9 @@ under the instance folder.
 from __future__ import annotations
 
 import os
+import re
 import secrets
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -179,6 +181,13 @@ class Settings:
     oidc_providers: tuple[OidcProvider, ...] = ()
     oidc_flow_ttl: int = 600
     oidc_http_timeout: int = 10
+    # RQ's own keys (queue, jobs, registries, workers, scheduler lock) start with
+    # this; empty: "{redis_prefix}rq", so every key of a deployment is under its prefix.
+    rq_key_prefix: str = ""
+    # /readyz answers 503 when no mail worker has sent a heartbeat for this long.
+    mail_worker_stale_after: int = 30
+    # Bearer token for /metrics; empty: /metrics answers loopback clients only.
+    metrics_token: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -207,8 +216,14 @@ def _secret_file_keys(instance: Path) -> tuple[str, ...]:
     return (path.read_text().strip(),)
 
 
-def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-    """Read settings from the environment (and a `.env` file in the working dir)."""
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, generate_secret: bool = True, **overrides: Any
+) -> Settings:
+    """Read settings from the environment (and a `.env` file in the working dir).
+
+    generate_secret=False: without SECRET_KEYS, leave them empty rather than create
+    instance/secret_key (commands that sign nothing must not create an instance).
+    """
     if environ is None:
         env_file = {k: v for k, v in dotenv_values(".env").items() if v is not None}
         environ = {**env_file, **os.environ}
@@ -261,16 +276,55 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         translations_dir=e.get("TRANSLATIONS_DIR", "").strip(),
         webauthn_rp_id=e.get("WEBAUTHN_RP_ID", "").strip().lower(),
         oidc_providers=_oidc_providers(e),
+        rq_key_prefix=e.get("RQ_KEY_PREFIX", "").strip(),
+        mail_worker_stale_after=_int(
+            "MAIL_WORKER_STALE_AFTER", e.get("MAIL_WORKER_STALE_AFTER"), 30
+        ),
+        metrics_token=e.get("METRICS_TOKEN", "").strip(),
     )
     if overrides:
         settings = settings.replace(**overrides)
+    settings = with_rq_key_prefix(settings)
     if not settings.database_url:
         settings = settings.replace(
             database_url=f"sqlite:///{settings.instance_path / 'loginsvc.db'}"
         )
-    if not settings.secret_keys and not settings.is_production:
+    if not settings.secret_keys and not settings.is_production and generate_secret:
         settings = settings.replace(secret_keys=_secret_file_keys(settings.instance_path))
     return settings
+
+
+_RQ_PREFIX_RE = re.compile(r"[A-Za-z0-9_.:{}-]+")
+
+
+def with_rq_key_prefix(settings: Settings) -> Settings:
+    """Fill in RQ's key prefix ("{REDIS_PREFIX}rq" unless given) and check its spelling."""
+    prefix = settings.rq_key_prefix or f"{settings.redis_prefix}rq"
+    if not _RQ_PREFIX_RE.fullmatch(prefix):
+        raise SystemExit(
+            f"loginsvc: RQ keys need a prefix of letters, digits and _ . : - {{ }}; "
+            f"REDIS_PREFIX/RQ_KEY_PREFIX give {prefix!r}"
+        )
+    return settings.replace(rq_key_prefix=prefix)
+
+
+def export_rq_key_prefix(settings: Settings) -> None:
+    """Make RQ build its keys under `settings.rq_key_prefix`, in this process and its children.
+
+    RQ reads RQ_KEY_PREFIX from the environment once, when `rq` is first imported,
+    and builds every key from it (rq.defaults); so it is set here, before that import.
+    """
+    wanted = with_rq_key_prefix(settings).rq_key_prefix
+    loaded = sys.modules.get("rq.defaults")
+    if loaded is not None:
+        current = getattr(loaded, "RQ_KEY_PREFIX", None)
+        if current != wanted:
+            raise SystemExit(
+                f"loginsvc: RQ was imported with key prefix {current!r} before the settings "
+                f"({wanted!r}) were applied"
+            )
+        return
+    os.environ["RQ_KEY_PREFIX"] = wanted
 
 
 def child_environment(settings: Settings) -> dict[str, str]:
@@ -284,6 +338,8 @@ def child_environment(settings: Settings) -> dict[str, str]:
     env["DATABASE_URL"] = settings.database_url
     env["LOGINSVC_INSTANCE"] = str(settings.instance_path)
     env["PUBLIC_URL"] = settings.public_url
+    env["REDIS_PREFIX"] = settings.redis_prefix
+    env["RQ_KEY_PREFIX"] = settings.rq_key_prefix
     if not env.get("SECRET_KEYS"):
         env["SECRET_KEYS"] = ",".join(settings.secret_keys)
     return env

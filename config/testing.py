@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from .default import Settings
+from .default import Settings, with_rq_key_prefix
 
 
 def testing_settings(
@@ -20,5 +21,8 @@ def testing_settings(
         public_url="http://localhost",
         mail_queue_async=False,
         log_json=False,
+        # RQ has one key prefix per process (read at import); the suite sets it once
+        # (tests/conftest.py) and every app of the run shares it.
+        rq_key_prefix=os.environ.get("RQ_KEY_PREFIX", ""),
     )
-    return base.replace(**overrides)
+    return with_rq_key_prefix(base.replace(**overrides))

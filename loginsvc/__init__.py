@@ -7,6 +7,7 @@ import logging
 from flask import Flask
 
 from loginsvc.config import Settings, load_settings
+from loginsvc.config.default import export_rq_key_prefix
 from loginsvc.config.production import missing_for_production
 
 MAX_BODY = 1024 * 1024  # 1 MiB
@@ -21,6 +22,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         reason = missing_for_production(settings)
         if reason:
             raise SystemExit(reason)
+    export_rq_key_prefix(settings)  # before anything imports rq
     if settings.env == "development":
         # The embedded default applies migrations on start.
         from loginsvc.core.migrate import upgrade_locked

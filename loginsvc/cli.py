@@ -3,31 +3,26 @@
 from __future__ import annotations
 
 import argparse
-import atexit
 import logging
-import multiprocessing
 import os
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from loginsvc.config import Settings, load_settings
+from loginsvc.config.default import export_rq_key_prefix
 from loginsvc.config.production import missing_for_production
 
 log = logging.getLogger("loginsvc.cli")
 
 
-def _settings() -> Settings:
-    settings = load_settings()
+def _settings(*, generate_secret: bool = True) -> Settings:
+    settings = load_settings(generate_secret=generate_secret)
     if settings.is_production:
         reason = missing_for_production(settings)
         if reason:
             print(reason, file=sys.stderr)
             raise SystemExit(2)
+    export_rq_key_prefix(settings)  # before anything imports rq
     return settings
 
 
@@ -44,11 +39,39 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _database_settings() -> Settings:
+    """Settings for commands that only use the database (api-key).
+
+    They start no Redis (the service's Redis is named, never started, and never
+    used), create no instance folder and generate no secret: run in a folder
+    without the service's instance, they refuse instead of creating an empty
+    database that the running service would never read.
+    """
+    import secrets
+
+    from loginsvc.core.embedded import embedded_url
+
+    settings = _settings(generate_secret=False)
+    default_db = settings.instance_path / "loginsvc.db"
+    if settings.database_url == f"sqlite:///{default_db}" and not default_db.exists():
+        print(
+            f"loginsvc: no database at {default_db}; run this in "
+            "the folder `loginsvc serve` runs in, or set LOGINSVC_INSTANCE or DATABASE_URL",
+            file=sys.stderr,
+        )
+        raise SystemExit(1)
+    return settings.replace(
+        redis_url=settings.redis_url or embedded_url(settings.instance_path),
+        # Nothing these commands do is signed; the app factory only needs a key.
+        secret_keys=settings.secret_keys or (secrets.token_urlsafe(32),),
+    )
+
+
 def cmd_api_key_create(args: argparse.Namespace) -> int:
     from loginsvc import create_app
     from loginsvc.admin.api_keys import create_api_key
 
-    settings = _settings()
+    settings = _database_settings()
     if not settings.is_production:
         migrate(settings)
     app = create_app(settings)
@@ -66,7 +89,7 @@ def cmd_api_key_revoke(args: argparse.Namespace) -> int:
     from loginsvc import create_app
     from loginsvc.admin.api_keys import revoke_api_key
 
-    app = create_app(_settings())
+    app = create_app(_database_settings())
     with app.app_context():
         if not revoke_api_key(name=args.name):
             print(f"loginsvc: no active API key named {args.name!r}", file=sys.stderr)
@@ -84,85 +107,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return run_worker(settings, burst=args.burst)
 
 
-def default_workers() -> int:
-    return max(2, min(2 * multiprocessing.cpu_count() + 1, 9))
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
-    from loginsvc.core.embedded import ensure_embedded_redis
+    from loginsvc.core.serve import serve
 
-    settings = _settings()
-    # Before anything imports prometheus-client (it reads the variable at import).
-    _prepare_metrics_dir()
-    redis_proc = None
-    if settings.embedded_redis:
-        url, redis_proc = ensure_embedded_redis(settings.instance_path, daemonize=False)
-        settings = settings.replace(redis_url=url)
-    if not settings.is_production:
-        migrate(settings)
-    from loginsvc.config.default import DEFAULT_PUBLIC_URL, child_environment
-
-    if (
-        settings.public_url == DEFAULT_PUBLIC_URL
-        and args.port != 8000
-        and not settings.is_production
-    ):
-        # Links must point where this server listens when PUBLIC_URL was left unset.
-        host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host  # noqa: S104
-        settings = settings.replace(public_url=f"http://{host}:{args.port}")
-
-    worker = None
-    if not args.no_worker:
-        worker = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "loginsvc.cli", "worker"],
-            env=child_environment(settings),
-        )
-    try:
-        from loginsvc.core.server import run_gunicorn
-
-        workers = args.workers or settings.web_concurrency or default_workers()
-        print(
-            f"loginsvc listening on http://{args.host}:{args.port} ({workers} workers)"
-            + ("" if settings.mail_server else f"; e-mails go to {settings.outbox_path}"),
-            file=sys.stderr,
-            flush=True,
-        )
-        run_gunicorn(settings, host=args.host, port=args.port, workers=workers)
-    finally:
-        for proc in (worker, redis_proc):
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-    return 0
-
-
-def _prepare_metrics_dir() -> None:
-    """Give every process of this tree one empty folder for Prometheus values.
-
-    prometheus-client reads PROMETHEUS_MULTIPROC_DIR itself, at import, in each
-    process, so it is set here in the environment before anything imports it and
-    before the mail worker starts. An operator's folder is emptied (values of a
-    previous run would be added in); our own temporary one is removed on exit.
-    """
-    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if given:
-        Path(given).mkdir(parents=True, exist_ok=True)
-        for stale in Path(given).glob("*.db"):
-            stale.unlink()
-        return
-    path = tempfile.mkdtemp(prefix="loginsvc-metrics-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
-    owner = os.getpid()
-
-    def _remove() -> None:
-        # Forked gunicorn workers inherit this handler and run it when they exit.
-        if os.getpid() == owner:
-            shutil.rmtree(path, ignore_errors=True)
-
-    atexit.register(_remove)
+    return serve(
+        _settings(),
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        with_worker=not args.no_worker,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -205,7 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> Any:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    code = args.func(args)
+    if args.func in (cmd_serve, cmd_worker) and argv is None:
+        # Everything is stopped and recorded; skip the interpreter's final garbage
+        # collection, which takes seconds on a loaded machine and frees nothing
+        # (a stop is to be over in under 5 s).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

@@ -25,6 +25,11 @@ from loginsvc.schema import Base
 
 from .helpers import SmtpSink
 
+# RQ reads its key prefix once, at import: every RQ key this run writes (queues, jobs,
+# workers, registries, the scheduler's lock) goes under this run's own prefix, which
+# the session fixture below removes at the end. Subprocesses inherit it.
+RQ_PREFIX = os.environ.setdefault("RQ_KEY_PREFIX", f"trq{uuid.uuid4().hex[:10]}:rq")
+
 CI = os.environ.get("CI", "").lower() == "true"
 PG_ADMIN = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -56,17 +61,21 @@ def pg_url() -> Iterator[str | None]:
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-        return REDIS_URL
+        url = REDIS_URL
     except redis.RedisError:
         if CI:
             pytest.fail(f"a Redis server is required under CI=true ({REDIS_URL})")
-    from loginsvc.core.embedded import ensure_embedded_redis
+        from loginsvc.core.embedded import ensure_embedded_redis
 
-    url, _ = ensure_embedded_redis(tmp_path_factory.mktemp("redis"), daemonize=True)
-    return url
+        url, _ = ensure_embedded_redis(tmp_path_factory.mktemp("redis"), daemonize=True)
+    yield url
+    client = redis.Redis.from_url(url)
+    keys = list(client.scan_iter(match=f"{RQ_PREFIX}:*", count=1000))
+    if keys:
+        client.delete(*keys)
 
 
 @pytest.fixture(scope="session")
@@ -141,7 +150,7 @@ def make_app(database_url: str, redis_url: str, smtp_sink: SmtpSink, tmp_path: P
     yield factory
     client = redis.Redis.from_url(redis_url)
     keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-    keys += list(client.scan_iter(match=f"rq:*{prefix}*", count=1000))
+    keys += list(client.scan_iter(match=f"{RQ_PREFIX}:*{prefix}*", count=1000))
     if keys:
         client.delete(*keys)
     for app in apps:

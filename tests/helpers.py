@@ -168,3 +168,17 @@ def sign_in(client: Any, mailbox: SmtpSink, address: str) -> dict[str, Any]:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def still_running(procs: list[Any]) -> list[list[str]]:
+    """The command lines of those psutil processes that are still alive (not zombies)."""
+    import psutil
+
+    left = []
+    for proc in procs:
+        try:
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                left.append(proc.cmdline())
+        except psutil.Error:  # it went while we looked
+            continue
+    return left

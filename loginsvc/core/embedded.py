@@ -73,7 +73,9 @@ def ensure_embedded_redis(
             "--logfile",
             str(instance / "redis.log"),
         ]
-        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL)  # noqa: S603
+        # A session of its own: a Ctrl-C in the terminal must not stop Redis under the
+        # mail worker's feet; `loginsvc serve` stops it last, after everything using it.
+        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)  # noqa: S603
         deadline = time.monotonic() + 10
         while not _alive(sock):
             if time.monotonic() > deadline:

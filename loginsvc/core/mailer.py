@@ -1,40 +1,63 @@
 """Render, queue and deliver e-mail. Delivery runs off the request path.
 
-Requests put a job on a Redis-backed RQ queue; `loginsvc worker` (started by
-`loginsvc serve` too) delivers it. A failed send is retried with growing
-delays for about two days, so an SMTP outage delays mail and loses none.
-Delivery is at-least-once: a worker killed after the SMTP server accepted a
-message but before RQ recorded success sends that message again.
+Requests put a job on a Redis-backed RQ queue; `loginsvc worker` (started and
+supervised by `loginsvc serve` too) delivers it. A failed send is retried
+RETRY_INTERVALS apart: 5 s, 15 s, 30 s, 1, 2, 5, 10, 20 and 30 minutes, then
+hourly, 56 retries spread over 48 h 9 min; an SMTP outage shorter than that
+delays mail and loses none, and the server is never tried more than once an
+hour after the first hour.
+
+A worker killed mid-job runs the job again (RQ is at-least-once). The message
+keeps its Message-ID (`<job id@loginsvc>`) across runs, and a job whose message
+the SMTP server already accepted is not sent again; what remains is a kill
+while the message is being acknowledged (after its last byte, before the mark),
+where a resend carries the same Message-ID, so mail systems show one message.
+
+Addresses with a non-ASCII local part (`ñoño@example.com`) are sent with
+SMTPUTF8 (RFC 6531). A server that does not offer SMTPUTF8 cannot take them:
+such a send fails at once, without retries, logged as an error and counted
+in `loginsvc_mail_failures_total`.
 """
 
 from __future__ import annotations
 
+import email.policy
 import importlib.resources
 import logging
 import smtplib
 import time
 import uuid
+from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
 from flask import current_app
 from flask_babel import force_locale, get_translations
-from flask_mail import Message
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from redis import Redis
-from rq import Queue, Retry
+from rq import Queue, Retry, get_current_job
 
 from loginsvc.core.extensions import mail
 from loginsvc.core.i18n import DEFAULT, normalise_locale
-from loginsvc.core.runtime import settings
+from loginsvc.core.runtime import settings, store
 from loginsvc.ops import metrics
 
 log = logging.getLogger("loginsvc.mail")
 
-# Seconds between attempts; the last interval repeats. 40 tries ≈ 2 days.
-RETRY_INTERVALS = [5, 15, 30, 60, 120, 300, 600, 1800, 3600, 3600]
-MAX_RETRIES = 40
+# Seconds before each retry, one entry per retry. RQ uses entry i for retry i only
+# when the list is exactly as long as Retry.max (with a shorter list it repeats the
+# FIRST entry until the retries left equal its length), so the list is spelled out.
+_RAMP = [5, 15, 30, 60, 120, 300, 600, 1200, 1800]
+_CAP = 3600
+RETRY_INTERVALS = _RAMP + [_CAP] * 47  # 56 retries over 48 h 9 min
+
+# How long a "this job's message was accepted" mark is kept (longer than any retry).
+SENT_MARK_TTL = 4 * 86400
+
+
+def retry_policy() -> Retry:
+    return Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS)
 
 
 class MailDeliveryError(Exception):
@@ -100,35 +123,73 @@ def enqueue(func: str, **kwargs: Any) -> None:
     q.enqueue_call(
         func,
         kwargs=kwargs,
-        retry=Retry(max=MAX_RETRIES, interval=RETRY_INTERVALS),
+        retry=retry_policy(),
         result_ttl=600,
         failure_ttl=30 * 86400,
         job_id=uuid.uuid4().hex,
     )
 
 
+def _is_ascii(text: str) -> bool:
+    return text.isascii()
+
+
+def build_message(*, to: str, subject: str, text: str, html: str, msg_id: str) -> EmailMessage:
+    msg = EmailMessage(policy=email.policy.SMTP)
+    msg["Subject"] = subject
+    msg["From"] = settings().mail_default_sender
+    msg["To"] = to
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = msg_id
+    msg.set_content(text, cte="8bit")  # links stay readable in the raw message
+    msg.add_alternative(html, subtype="html")
+    return msg
+
+
+def _message_id() -> tuple[str, str | None]:
+    """(Message-ID, job id): one Message-ID per job, whichever run sends it."""
+    job = get_current_job()
+    if job is None:
+        return make_msgid(domain="loginsvc"), None
+    return f"<{job.id}@loginsvc>", job.id
+
+
 def deliver(*, to: str, subject: str, text: str, html: str) -> None:
     """Send now: over SMTP when MAIL_SERVER is set, else into the outbox folder."""
     s = settings()
-    msg = Message(
-        subject=subject, recipients=[to], body=text, html=html, sender=s.mail_default_sender
-    )
-    msg.date = time.time()
-    msg.msgId = make_msgid(domain="loginsvc")
+    msg_id, job_id = _message_id()
+    if job_id is not None and store().mail_sent(job_id):
+        log.warning("mail job %s was delivered before the worker stopped; not sent again", job_id)
+        return
+    msg = build_message(to=to, subject=subject, text=text, html=html, msg_id=msg_id)
     if not s.mail_server:
         outbox = s.outbox_path
         outbox.mkdir(parents=True, exist_ok=True)
         name = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}.eml"
         tmp = outbox / (name + ".tmp")
-        tmp.write_bytes(msg.as_bytes())
+        # A non-ASCII address is written as UTF-8 (RFC 6532), as SMTPUTF8 would carry it.
+        policy = email.policy.SMTP if _is_ascii(to) else email.policy.SMTPUTF8
+        tmp.write_bytes(msg.as_bytes(policy=policy))
         tmp.rename(outbox / name)  # readers never see half a file
         log.info("mail written to outbox", extra={"file": name, "date": formatdate()})
         metrics.mail_sent.labels(transport="outbox").inc()
         return
     try:
-        mail.send(msg)
+        # Flask-Mail opens the connection (TLS, login, timeout from the settings);
+        # the stdlib sends, because it speaks SMTPUTF8 when an address needs it.
+        with mail.connect() as conn:
+            assert conn.host is not None
+            conn.host.send_message(msg)
+    except smtplib.SMTPNotSupportedError:
+        # Permanent: this server will never take a non-ASCII address. Retrying for two
+        # days would only hide it; say so now.
+        log.error("SMTP server does not offer SMTPUTF8; mail to a non-ASCII address dropped")
+        metrics.mail_failures.inc()
+        return
     except (smtplib.SMTPException, OSError, TimeoutError) as exc:
         log.warning("SMTP send failed, will retry: %s", type(exc).__name__)
         metrics.count_send_failure()
         raise MailDeliveryError(str(exc)) from exc
+    if job_id is not None:
+        store().mark_mail_sent(job_id, ttl=SENT_MARK_TTL)
     metrics.mail_sent.labels(transport="smtp").inc()

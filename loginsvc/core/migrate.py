@@ -27,10 +27,22 @@ def upgrade(database_url: str, revision: str = "heads") -> None:
 
 
 def upgrade_locked(database_url: str, instance_path: Path) -> None:
-    """Upgrade with a file lock, so workers starting together migrate once."""
-    import fcntl
+    """Upgrade with a file lock, so workers starting together migrate once.
 
-    instance_path.mkdir(parents=True, exist_ok=True)
-    with open(instance_path / "migrate.lock", "w") as lock:
+    The lock lives in the instance folder when there is one; a command run
+    elsewhere against an explicit DATABASE_URL locks in the temporary folder
+    instead of creating an instance folder where it was run.
+    """
+    import fcntl
+    import hashlib
+    import tempfile
+
+    if instance_path.is_dir() or database_url.startswith(f"sqlite:///{instance_path}/"):
+        instance_path.mkdir(parents=True, exist_ok=True)
+        lock_path = instance_path / "migrate.lock"
+    else:
+        digest = hashlib.sha256(database_url.encode()).hexdigest()[:16]
+        lock_path = Path(tempfile.gettempdir()) / f"loginsvc-migrate-{digest}.lock"
+    with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         upgrade(database_url)

@@ -16,6 +16,11 @@ Keys (all under the configured prefix):
 - ``attempt:{id}``          one sign-in attempt (hash): the code's HMAC, wrong tries,
                             the match number, the asking device, its status
 - ``attempt-of:{sha256(email)}``  the address's latest mailed attempt (code by address)
+- ``mail:sent:{job_id}``    a mail job whose message the SMTP server accepted (a
+                            job run again after a crash does not send it twice)
+- ``mail:workers``          sorted set: mail worker name -> time of its last heartbeat
+- ``rq:…``                  RQ's own keys (queue, jobs, registries, workers, the
+                            scheduler's lock): RQ_KEY_PREFIX is set under the prefix
 """
 
 from __future__ import annotations
@@ -267,6 +272,28 @@ class Store:
 
     def release_attempt(self, attempt_id: str, flag: str) -> None:
         self.r.hdel(f"{self.p}attempt:{attempt_id}", flag)
+
+    # -- mail delivery ---------------------------------------------------------
+    def mark_mail_sent(self, job_id: str, *, ttl: int) -> None:
+        self.r.set(f"{self.p}mail:sent:{job_id}", "1", ex=ttl)
+
+    def mail_sent(self, job_id: str) -> bool:
+        return bool(self.r.exists(f"{self.p}mail:sent:{job_id}"))
+
+    def worker_heartbeat(self, name: str, *, at: float, forget_before: float) -> None:
+        key = f"{self.p}mail:workers"
+        pipe = self.r.pipeline()
+        pipe.zadd(key, {name: at})
+        pipe.zremrangebyscore(key, "-inf", forget_before)  # workers long gone
+        pipe.execute()
+
+    def worker_gone(self, name: str) -> None:
+        self.r.zrem(f"{self.p}mail:workers", name)
+
+    def last_worker_heartbeat(self) -> float | None:
+        """When the most recently alive mail worker last said so (None: never)."""
+        newest = self.r.zrevrange(f"{self.p}mail:workers", 0, 0, withscores=True)
+        return float(newest[0][1]) if newest else None
 
     # -- health --------------------------------------------------------------
     def ping(self) -> bool:

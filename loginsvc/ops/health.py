@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 
 from loginsvc.core.extensions import db
-from loginsvc.core.runtime import settings, store
+from loginsvc.core.runtime import now, settings, store
 
 bp = Blueprint("health", __name__)
 
@@ -27,13 +27,28 @@ def readyz() -> Any:
         checks["database"] = "ok"
     except Exception:
         checks["database"] = "unavailable"
+    extra: dict[str, Any] = {}
     try:
         store().ping()
         checks["redis"] = "ok"
     except Exception:
         checks["redis"] = "unavailable"
+    s = settings()
+    if s.mail_queue_async and checks["redis"] == "ok":
+        # Mail leaves through a worker: a 202 for a login link is only honest while
+        # one is alive. (Inline delivery, the test setting, needs none.)
+        try:
+            last = store().last_worker_heartbeat()
+        except Exception:
+            last = None
+            checks["redis"] = "unavailable"
+        else:
+            age = None if last is None else max(0.0, now() - last)
+            alive = age is not None and age <= s.mail_worker_stale_after
+            checks["mail_worker"] = "ok" if alive else "unavailable"
+            extra["mail_worker_last_seen_seconds"] = None if age is None else round(age, 1)
     ok = all(v == "ok" for v in checks.values())
-    resp = jsonify(status="ok" if ok else "unavailable", checks=checks)
+    resp = jsonify(status="ok" if ok else "unavailable", checks=checks, **extra)
     resp.status_code = 200 if ok else 503
     if not ok:
         resp.headers["Retry-After"] = "5"

@@ -14,13 +14,25 @@ files) are added to the OpenAPI registry on the app's first request, so
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import threading
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, current_app, send_from_directory
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    request,
+    send_from_directory,
+)
 
+from loginsvc.core.errors import ProblemError
 from loginsvc.core.extensions import get_redis
+from loginsvc.core.runtime import settings
 from loginsvc.core.spec import REGISTRY, EndpointSpec, endpoint
 from loginsvc.ops import metrics
 
@@ -61,16 +73,50 @@ _DOCS_INIT = """window.addEventListener("load", function () {
 """
 
 
+def _loopback(address: str | None) -> bool:
+    try:
+        return ipaddress.ip_address(address or "").is_loopback
+    except ValueError:
+        return False  # a unix socket or no address: not provably local
+
+
+def _check_metrics_access() -> None:
+    """METRICS_TOKEN set: a matching bearer token. Unset: loopback clients only.
+
+    The metrics name routes, error codes and queue depths: not for everyone. The
+    client address is the one after TRUST_PROXY; behind a proxy on the same host
+    without TRUST_PROXY every client looks local, so set METRICS_TOKEN there.
+    """
+    token = settings().metrics_token
+    if not token:
+        if not _loopback(request.remote_addr):
+            raise ProblemError(404, "not_found", "No such resource.")
+        return
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    ):
+        raise ProblemError(
+            401,
+            "unauthorized",
+            "A bearer token (METRICS_TOKEN) is needed.",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
+
+
 @endpoint(
     bp,
     "/metrics",
     "GET",
-    summary="Prometheus metrics of every worker process",
+    summary="Prometheus metrics of every worker process (METRICS_TOKEN or loopback)",
     tags=["operations"],
     response_media="text/plain",
+    errors=["unauthorized", "not_found"],
 )
 def prometheus_metrics() -> Any:
     from loginsvc.core.mailer import queue
+
+    _check_metrics_access()
 
     redis_client = get_redis()
     body, content_type = metrics.exposition(redis_client, queue(redis_client).name)

@@ -331,3 +331,176 @@ def test_worker_killed_mid_send_sends_the_mail_after_restart(make_app, tmp_path)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)  # the scheduler child, if it outlived it
         smtp.stop()
+
+
+# -- the mail worker's heartbeat and `loginsvc serve` supervising it (issue 11) ------------
+
+def test_readyz_is_503_when_no_mail_worker_has_beaten(make_app):
+    client = make_app(mail_queue_async=True).test_client()
+    r = client.get("/readyz")
+    assert r.status_code == 503 and int(r.headers["Retry-After"]) > 0
+    assert r.get_json() == {"status": "unavailable", "mail_worker_last_seen_seconds": None,
+                            "checks": {"database": "ok", "redis": "ok",
+                                       "mail_worker": "unavailable"}}
+
+
+def test_readyz_follows_the_mail_worker_heartbeat_and_its_staleness_setting(make_app):
+    import time as clock
+
+    app = make_app(mail_queue_async=True, mail_worker_stale_after=30)
+    store = app.extensions["loginsvc.core.store"]
+    client = app.test_client()
+    store.worker_heartbeat("w1", at=clock.time(), forget_before=0)
+    r = client.get("/readyz")
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["checks"]["mail_worker"] == "ok"
+    store.worker_heartbeat("w1", at=clock.time() - 45, forget_before=0)  # went quiet
+    r = client.get("/readyz")
+    assert r.status_code == 503
+    body = r.get_json()
+    assert body["checks"]["mail_worker"] == "unavailable"
+    assert 44 <= body["mail_worker_last_seen_seconds"] <= 60
+    lenient = make_app(mail_queue_async=True, mail_worker_stale_after=120,
+                       redis_prefix=app.config["SETTINGS"].redis_prefix)
+    assert lenient.test_client().get("/readyz").status_code == 200
+    store.worker_gone("w1")  # a worker that stops cleanly says so
+    assert client.get("/readyz").get_json()["mail_worker_last_seen_seconds"] is None
+
+
+def _serve_env(redis_url: str, prefix: str, smtp_port: int, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DATABASE_", "REDIS_", "MAIL_", "PROMETHEUS_", "LOGINSVC_"))}
+    env.update(LOGINSVC_ENV="development", REDIS_URL=redis_url, REDIS_PREFIX=prefix,
+               SECRET_KEYS="serve-test-secret-0123456789-abcdefghijkl", MAIL_SERVER="127.0.0.1",
+               MAIL_PORT=str(smtp_port), RATE_LIMIT_IP="10000", LOG_JSON="false")
+    env.update(extra)
+    return env
+
+
+def _worker_pids(serve_pid: int) -> list[int]:
+    import psutil
+
+    pids = []
+    for p in psutil.Process(serve_pid).children():
+        with contextlib.suppress(psutil.Error):  # a zombie of the killed one
+            if "worker" in p.cmdline() and "loginsvc.cli" in p.cmdline():
+                pids.append(p.pid)
+    return pids
+
+
+def _group_members(pgid: int) -> list[int]:
+    import psutil
+
+    alive = []
+    for proc in psutil.process_iter(["status"]):
+        with contextlib.suppress(ProcessLookupError, psutil.Error):
+            if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                alive.append(proc.pid)
+    return alive
+
+
+@pytest.mark.slow
+def test_serve_restarts_a_killed_worker_and_every_mail_arrives_once(redis_url, mailbox,
+                                                                    database_url, tmp_path):
+    import email as email_lib
+    import email.policy
+
+    from tests.load.test_multi_instance import Instance
+
+    prefix = f"sv{uuid.uuid4().hex[:8]}:"
+    env = _serve_env(redis_url, prefix, mailbox.port, DATABASE_URL=database_url)
+    mailbox.delay = 0.15  # 20 mails take a few seconds: the kill lands mid-delivery
+    inst = Instance(env, tmp_path / "serve")
+    try:
+        inst.wait_ready()
+        first = _worker_pids(inst.proc.pid)
+        assert len(first) == 1
+        addresses = [f"kill{i}-{uuid.uuid4().hex[:4]}@example.com" for i in range(20)]
+        for address in addresses:
+            assert inst.call("POST", "/api/v1/auth/login-link", {"email": address})[0] == 202
+        deadline = time.monotonic() + 30
+        while len(mailbox.messages) < 4:
+            assert time.monotonic() < deadline, "delivery never started"
+            time.sleep(0.02)
+        os.kill(first[0], signal.SIGKILL)
+        # The supervisor notices, kills the group (the scheduler too) and starts another.
+        deadline = time.monotonic() + 15
+        while not (again := _worker_pids(inst.proc.pid)) or again == first:
+            assert time.monotonic() < deadline, "the worker was not restarted"
+            time.sleep(0.1)
+        # Nothing of the killed worker's process group (RQ's scheduler) is left.
+        assert _group_members(first[0]) == []
+        for address in addresses:
+            mailbox.wait_for(address, timeout=60)
+        time.sleep(1)  # anything sent twice would arrive by now
+        ids: dict[str, set[str]] = {}
+        for mail in mailbox.messages:
+            msg = email_lib.message_from_bytes(mail.raw, policy=email.policy.default)
+            ids.setdefault(mail.to[0], set()).add(str(msg["Message-ID"]))
+        assert sorted(ids) == sorted(addresses)
+        # RQ runs the job that was cut off again (at least once); it keeps its Message-ID,
+        # so each address has received one message, whatever the sink stored twice.
+        assert all(len(v) == 1 for v in ids.values()), ids
+        assert len(mailbox.messages) <= 21
+        assert inst.call("GET", "/readyz")[0] == 200
+    finally:
+        inst.stop()
+        client = redis.Redis.from_url(redis_url)
+        keys = list(client.scan_iter(match=f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
+    log = (tmp_path / "serve" / "serve.log").read_text()
+    assert "exited with status -9; restarting" in log
+    assert "Traceback" not in log
+
+
+@pytest.mark.slow
+def test_serve_exits_with_one_line_when_the_worker_cannot_start(redis_url, tmp_path):
+    # A broken install, as the issue saw it: the worker cannot import what it needs.
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _NoRQ:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'rq' or name.startswith('rq.'):\n"
+        "            raise ModuleNotFoundError(\"No module named 'rq'\", name='rq')\n"
+        "sys.meta_path.insert(0, _NoRQ())\n")
+    env = _serve_env(redis_url, f"sf{uuid.uuid4().hex[:8]}:", 1,
+                     DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}", PYTHONPATH=str(site),
+                     LOGINSVC_INSTANCE=str(tmp_path / "instance"))
+    port = free_port()
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "loginsvc.cli", "serve", "--port", str(port)],
+                       env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last == ("loginsvc: the mail worker could not start: "
+                    "ModuleNotFoundError: No module named 'rq'"), r.stderr
+    assert "listening" not in r.stderr  # never answered a request
+    assert time.monotonic() - t0 < 60
+
+
+@pytest.mark.slow
+def test_every_key_of_a_deployment_is_under_its_prefix(private_redis, mailbox, tmp_path):
+    """RQ's keys too (queue, jobs, registries, workers, scheduler lock): two
+    deployments on one Redis share nothing."""
+    from tests.load.test_multi_instance import Instance
+
+    env = _serve_env(private_redis.url, "shopA:", mailbox.port,
+                     DATABASE_URL=f"sqlite:///{tmp_path / 'keys.db'}")
+    env.pop("RQ_KEY_PREFIX", None)  # as a deployment has it: derived from REDIS_PREFIX
+    inst = Instance(env, tmp_path / "serve")
+    try:
+        inst.wait_ready()
+        r = inst.call("POST", "/api/v1/auth/login-link", {"email": "keys@example.com"})
+        assert r[0] == 202
+        mailbox.wait_for("keys@example.com", timeout=30)
+        time.sleep(1.5)  # RQ's scheduler takes its lock a moment after start
+        keys = sorted(k.decode() for k in redis.Redis.from_url(private_redis.url).scan_iter())
+    finally:
+        inst.stop()
+    for rq_key in ("shopA:rq:queues", "shopA:rq:job:", "shopA:rq:workers", "shopA:rq:worker:",
+                   "shopA:rq:finished:shopA:mail", "shopA:rq:scheduler-lock:shopA:mail"):
+        assert any(k.startswith(rq_key) for k in keys), (rq_key, keys)
+    assert [k for k in keys if not k.startswith("shopA:")] == []

@@ -98,7 +98,7 @@ def instances(pg_url: str | None, redis_url: str, smtp_sink: Any,
             inst.stop()
         client = redis.Redis.from_url(redis_url)
         keys = list(client.scan_iter(match=f"{prefix}*")) + list(
-            client.scan_iter(match=f"rq:*{prefix}*"))
+            client.scan_iter(match=f"{os.environ['RQ_KEY_PREFIX']}:*{prefix}*"))
         if keys:
             client.delete(*keys)
 
