@@ -79,7 +79,7 @@ def test_non_ascii_local_part_is_delivered_with_smtputf8(make_app, utf8_sink):
     controller, handler = utf8_sink
     client = make_app(mail_port=controller.port).test_client()
     r = client.post("/api/v1/auth/login-link", json={"email": "ñoño@example.com"})
-    assert r.status_code == 202 and r.get_json() == {"status": "sent"}
+    assert r.status_code == 202 and r.get_json()["status"] == "sent"
     assert len(handler.envelopes) == 1
     env = handler.envelopes[0]
     assert env.rcpt_tos == ["ñoño@example.com"]
