@@ -27,6 +27,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
         upgrade_locked(settings.database_url, settings.instance_path)
     app = Flask(__name__, static_folder="static", template_folder="templates")
+    from loginsvc.core.ids import register_url_types
+
+    register_url_types(app)  # before any route: bounded ids, NUL-free path segments
     app.config.update(
         SETTINGS=settings,
         SECRET_KEY=settings.secret_keys[0] if settings.secret_keys else None,

@@ -13,8 +13,9 @@ from sqlalchemy.exc import IntegrityError
 
 from loginsvc.core.errors import InvalidRequest, ProblemError
 from loginsvc.core.extensions import db
+from loginsvc.core.ids import DbId
 from loginsvc.core.models import Customer, CustomerGroup, Group
-from loginsvc.core.pagination import decode_cursor, encode_cursor
+from loginsvc.core.pagination import as_id, as_text, decode_cursor, encode_cursor
 
 GroupName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 MAX_BULK = 1000
@@ -41,7 +42,7 @@ class GroupIn(BaseModel):
 class MembersIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    customer_ids: list[Annotated[int, Field(ge=1)]] = Field(min_length=1, max_length=MAX_BULK)
+    customer_ids: list[DbId] = Field(min_length=1, max_length=MAX_BULK)
 
 
 def group_out(g: Group, member_count: int) -> dict[str, Any]:
@@ -71,13 +72,8 @@ def _member_counts(ids: Iterable[int]) -> dict[int, int]:
 def list_groups(*, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
     """Alphabetical, keyset-paginated on (name, id)."""
     stmt = select(Group)
-    after = decode_cursor(cursor, arity=2)
+    after = decode_cursor(cursor, as_text, as_id)
     if after is not None:
-        if not isinstance(after[0], str) or not isinstance(after[1], int):
-            raise InvalidRequest(
-                "The cursor is not valid.",
-                [{"field": "cursor", "message": "not a cursor from this API"}],
-            )
         stmt = stmt.where(tuple_(Group.name, Group.id) > tuple_(after[0], after[1]))
     rows = list(db.session.scalars(stmt.order_by(Group.name, Group.id).limit(limit + 1)))
     next_cursor = None

@@ -152,6 +152,12 @@ def endpoint(
 
 
 _CONVERTER = re.compile(r"<(?:[a-z]+:)?([a-zA-Z_][a-zA-Z0-9_]*)>")
+_PATH_PARAM = re.compile(r"<(?:([a-z]+):)?([a-zA-Z_][a-zA-Z0-9_]*)>")
+# What each URL converter matches (loginsvc.core.ids), as a parameter schema.
+_PATH_SCHEMAS: dict[str, dict[str, Any]] = {
+    "id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+    "": {"type": "string", "pattern": "^[^/\\x00]+$"},
+}
 
 
 def openapi_document(*, title: str, version: str, server: str) -> dict[str, Any]:
@@ -174,8 +180,8 @@ def openapi_document(*, title: str, version: str, server: str) -> dict[str, Any]
             "responses": {},
         }
         params = [
-            {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-            for n in _CONVERTER.findall(ep.rule)
+            {"name": n, "in": "path", "required": True, "schema": _PATH_SCHEMAS[conv]}
+            for conv, n in _PATH_PARAM.findall(ep.rule)
         ]
         if ep.query is not None:
             qs = ep.query.model_json_schema()
