@@ -15,7 +15,7 @@ from loginsvc.auth import revocations, sessions
 from loginsvc.auth.tokens import LoginToken, TokenExpired, TokenInvalid
 from loginsvc.core import mailer
 from loginsvc.core.emails import parse_email
-from loginsvc.core.errors import ProblemError
+from loginsvc.core.errors import InvalidRequest, ProblemError
 from loginsvc.core.extensions import db
 from loginsvc.core.i18n import pick_locale
 from loginsvc.core.models import Customer, UsedToken
@@ -62,7 +62,12 @@ def request_login_link(*, email: str, next_url: str | None, locale: str | None, 
         )
     if account_mode() == "disabled":
         raise ProblemError(403, "accounts_disabled", "Customer accounts are turned off.")
-    address = parse_email(email, check_deliverability=s.check_deliverability)
+    try:
+        address = parse_email(email, check_deliverability=s.check_deliverability)
+    except ValueError as exc:  # the body's syntax passed; a domain without mail did not
+        raise InvalidRequest(
+            "The e-mail address is not valid.", [{"field": "email", "message": str(exc)}]
+        ) from None
     ok, _ = store().hit("login-email", address.norm, limit=s.email_limit, window=s.email_window)
     if not ok:
         log.info("login link suppressed by the per-address limit")

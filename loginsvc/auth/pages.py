@@ -11,7 +11,7 @@ from urllib.parse import urlencode, urlsplit
 from flask import Blueprint, redirect, request
 
 from loginsvc.auth import login, sessions
-from loginsvc.core.errors import ProblemError
+from loginsvc.core.errors import InvalidRequest, ProblemError
 from loginsvc.core.render import page_locale, render_page
 from loginsvc.core.runtime import login_tokens
 
@@ -60,7 +60,7 @@ def login_submit() -> Any:
         login.request_login_link(
             email=email, next_url=nxt, locale=page_locale(), ip=sessions.client_ip()
         )
-    except ValueError:
+    except (ValueError, InvalidRequest):
         return render_page(
             "pages/login.html",
             status=422,

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from email_validator import EmailNotValidError, validate_email
 
 MAX_EMAIL = 320
+# The deliverability lookup runs inside the request: a resolver that does not
+# answer may hold it this long, then the address passes (email-validator treats
+# a timeout as "unknown", not undeliverable, so a DNS outage never locks anyone out).
+DELIVERABILITY_TIMEOUT = 3  # seconds
 
 
 @dataclass(frozen=True)
@@ -26,7 +30,11 @@ def parse_email(raw: str, *, check_deliverability: bool = False) -> Address:
         raise ValueError("is longer than 320 characters")
     try:
         # Deliverability (a DNS MX lookup) is a production setting; off by default.
-        validate_email(value, check_deliverability=check_deliverability)
+        validate_email(
+            value,
+            check_deliverability=check_deliverability,
+            timeout=DELIVERABILITY_TIMEOUT if check_deliverability else None,
+        )
     except EmailNotValidError as exc:
         raise ValueError(str(exc)) from None
     return Address(display=value, norm=value.lower())

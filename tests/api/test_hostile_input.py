@@ -157,3 +157,22 @@ def test_nul_in_order_paths_is_404(web, mailbox):
     r = web.get("/account/orders/a%00b", headers={"Accept": "text/html", **auth})
     assert r.status_code == 404 and r.mimetype == "text/html"
     assert web.get("/api/v1/me/orders/a", headers=auth).status_code == 200
+
+
+# -- e-mail deliverability ------------------------------------------------------------
+
+
+def test_undeliverable_domain_is_422_on_the_api_and_the_form(make_app, mailbox):
+    # The resolver here answers NXDOMAIN (or nothing: then the short timeout lets it pass).
+    import time
+
+    web = make_app(check_deliverability=True).test_client()
+    started = time.monotonic()
+    r = web.post("/api/v1/auth/login-link", json={"email": "ana@no-such-domain-4f1c.com"})
+    body = problem(r, 422, "invalid_request")
+    assert body["errors"][0]["field"] == "email"
+    assert "does not exist" in body["errors"][0]["message"]
+    r = web.post("/login", data={"email": "ana@no-such-domain-4f1c.com"}, headers=ORIGIN)
+    assert r.status_code == 422 and "ana@no-such-domain-4f1c.com" in r.get_data(as_text=True)
+    assert time.monotonic() - started < 10
+    assert mailbox.messages == []
