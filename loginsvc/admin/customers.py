@@ -18,15 +18,17 @@ from loginsvc.core.emails import parse_email
 from loginsvc.core.errors import InvalidRequest, ProblemError
 from loginsvc.core.extensions import db
 from loginsvc.core.models import ConsentEvent, Customer, Group, Order, utcnow
+from loginsvc.core.plain_text import MultiLine, SingleLine
 from loginsvc.customers.service import country_of, refresh_search_text
 
-Str50 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)]
-Str64 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]
-Str100 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
-Str200 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
-Str300 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)]
-Str320 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320)]
-Text = Annotated[str, StringConstraints(max_length=10000)]
+# One line of text (no control characters: the rule of loginsvc.core.plain_text).
+Str50 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50), SingleLine]
+Str64 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), SingleLine]
+Str100 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100), SingleLine]
+Str200 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), SingleLine]
+Str300 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300), SingleLine]
+Str320 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320), SingleLine]
+Text = Annotated[str, StringConstraints(max_length=10000), MultiLine]
 Locale = Literal["en", "es", "fr", "pl", "de"]
 Address = Annotated[dict[Str50, Str300 | None], Field(max_length=30)]
 

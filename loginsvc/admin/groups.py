@@ -16,8 +16,11 @@ from loginsvc.core.extensions import db
 from loginsvc.core.ids import DbId
 from loginsvc.core.models import Customer, CustomerGroup, Group
 from loginsvc.core.pagination import as_id, as_text, decode_cursor, encode_cursor
+from loginsvc.core.plain_text import SingleLine
 
-GroupName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+GroupName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), SingleLine
+]
 MAX_BULK = 1000
 
 

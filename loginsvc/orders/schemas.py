@@ -19,6 +19,7 @@ from loginsvc.core.emails import parse_email
 from loginsvc.core.errors import InvalidRequest, ProblemError
 from loginsvc.core.iso_codes import CURRENCIES
 from loginsvc.core.money import parse_amount
+from loginsvc.core.plain_text import SingleLine, has_control
 
 # ASCII digits only: \d would also take Arabic-Indic or full-width digits.
 _RFC3339 = re.compile(
@@ -68,7 +69,7 @@ def _id_string(value: Any) -> str:
     text = value.strip()
     if not text:
         raise ValueError("must not be empty")
-    if any(ord(c) < 32 for c in text):
+    if has_control(text):
         raise ValueError("must not contain control characters")
     return text
 
@@ -109,8 +110,8 @@ class OrderItemIn(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
     product_id: ShopId | None = None
-    sku: str | None = Field(default=None, max_length=128)
-    name: str = Field(min_length=1, max_length=500)
+    sku: Annotated[str, SingleLine] | None = Field(default=None, max_length=128)
+    name: Annotated[str, SingleLine] = Field(min_length=1, max_length=500)
     quantity: int = Field(ge=1, le=1_000_000)
     unit_price: Money
 
@@ -118,9 +119,10 @@ class OrderItemIn(BaseModel):
 class OrderCustomerIn(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
-    name: str | None = Field(default=None, max_length=200)
-    phone: str | None = Field(default=None, max_length=50)
-    company: str | None = Field(default=None, max_length=200)
+    # The same rule as the profile API: a name with CR/LF would reach mail headers.
+    name: Annotated[str, SingleLine] | None = Field(default=None, max_length=200)
+    phone: Annotated[str, SingleLine] | None = Field(default=None, max_length=50)
+    company: Annotated[str, SingleLine] | None = Field(default=None, max_length=200)
     newsletter: bool | None = Field(default=None, description="true: opted in at checkout")
 
 
