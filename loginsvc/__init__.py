@@ -46,6 +46,14 @@ def create_app(settings: Settings | None = None) -> Flask:
         n = settings.trust_proxy
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0)  # type: ignore[method-assign]
     register_logging(app, settings)
+    from loginsvc.core.signed_calls import warn_unusable_secrets
+
+    warn_unusable_secrets(
+        {
+            "WEBHOOK_SECRETS": settings.webhook_secrets,
+            "WORDPRESS_SSO_SECRETS": settings.wordpress_sso_secrets,
+        }
+    )
     register_extensions(app, settings)
     register_blueprints(app)
     register_error_handlers(app)

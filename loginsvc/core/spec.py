@@ -180,7 +180,12 @@ def openapi_document(*, title: str, version: str, server: str) -> dict[str, Any]
             "responses": {},
         }
         params = [
-            {"name": n, "in": "path", "required": True, "schema": _PATH_SCHEMAS[conv]}
+            {
+                "name": n,
+                "in": "path",
+                "required": True,
+                "schema": _PATH_SCHEMAS.get(conv, {"type": "string"}),
+            }
             for conv, n in _PATH_PARAM.findall(ep.rule)
         ]
         if ep.query is not None:
