@@ -154,11 +154,9 @@ def apply_fields(
         out.consent_changed = True
     if data.get("groups") is not None:
         names = list(dict.fromkeys(n for n in data["groups"] if n))
-        c.groups = (
-            [group_lookup[n] for n in names]
-            if group_lookup is not None
-            else groups.resolve_names(names)
-        )
+        resolved = group_lookup if group_lookup is not None else groups.resolve_names(names)
+        # "VIP" and "vip" name one group: it is joined once.
+        c.groups = list(dict.fromkeys(resolved[n] for n in names))
     refresh_search_text(c)
     if data.get("status") is not None:
         if c.id is None:

@@ -132,8 +132,9 @@ class _Batch:
             if numbers
             else {}
         )
-        names = {n for r in todo for n in (r.data.get("groups") or [])}
-        lookup = {g.name: g for g in groups.resolve_names(names, create_missing=True)}
+        # In file order: of "New" and "NEW" the first spelling names the new group.
+        names = list(dict.fromkeys(n for r in todo for n in (r.data.get("groups") or [])))
+        lookup = groups.resolve_names(names, create_missing=True)
         mode = account_mode()
         actions: list[account_modes.AfterCommit] = []
         consents: list[Customer] = []

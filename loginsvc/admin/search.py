@@ -11,7 +11,7 @@ from sqlalchemy import Select, and_, exists, or_, select, text, tuple_
 
 from loginsvc.core.extensions import db
 from loginsvc.core.ids import parse_id
-from loginsvc.core.models import Customer, CustomerGroup, Group
+from loginsvc.core.models import Customer, CustomerGroup, Group, group_key
 from loginsvc.core.pagination import (
     MAX_CURSOR,
     FieldParser,
@@ -70,10 +70,11 @@ def filtered(f: FilterQuery) -> Select[Customer]:
         # On PostgreSQL the pg_trgm GIN index on search_text serves this LIKE.
         stmt = stmt.where(Customer.search_text.like(_like_pattern(f.q), escape="\\"))
     if f.group:
-        gids = select(Group.id).where(Group.name == f.group)
+        by_name = Group.name_key == group_key(f.group)
         group_id = parse_id(f.group)  # a number is an id too, when it can be one
-        if group_id is not None:
-            gids = select(Group.id).where(or_(Group.name == f.group, Group.id == group_id))
+        gids = select(Group.id).where(
+            by_name if group_id is None else or_(by_name, Group.id == group_id)
+        )
         stmt = stmt.where(
             exists().where(
                 CustomerGroup.customer_id == Customer.id, CustomerGroup.group_id.in_(gids)
