@@ -63,7 +63,7 @@ class CustomerFields(BaseModel):
 
 
 class CustomerCreate(CustomerFields):
-    email: Str320
+    email: Str320 = Field(json_schema_extra={"format": "email"})
     send_invite: bool = False
 
 

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from flask import Flask, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import MethodNotAllowed, RequestEntityTooLarge
 
 from loginsvc.core.errors import InvalidRequest
 
@@ -78,7 +78,20 @@ def _check_chunked_size(max_body: int) -> None:
 BODY_LIMITS: dict[str, int] = {"admin.import_customers": 64 * 1024 * 1024}
 
 
+def _refuse_page_options() -> None:
+    """OPTIONS is for CORS preflights, which only the JSON API (/api/…) answers.
+
+    Flask adds OPTIONS to every route; on a page it answered 200 with nothing,
+    a method the API document does not list. Pages say 405, with Allow.
+    """
+    if request.method == "OPTIONS" and not request.path.startswith("/api/"):
+        rule = request.url_rule
+        allowed = sorted((rule.methods or set()) - {"OPTIONS"}) if rule is not None else []
+        raise MethodNotAllowed(valid_methods=allowed)
+
+
 def check_request(max_body: int) -> None:
+    _refuse_page_options()
     if request.endpoint in BODY_LIMITS:
         max_body = BODY_LIMITS[request.endpoint]
         request.max_content_length = max_body

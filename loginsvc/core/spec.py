@@ -224,7 +224,13 @@ def openapi_document(*, title: str, version: str, server: str) -> dict[str, Any]
             }
         for st in (ep.status, *ep.also_status):
             op["responses"][str(st)] = ok
+        if "text/html" in medias:
+            _document_page_answers(op, ep)
         codes = list(ep.errors)
+        if ep.rule.count("<"):
+            # A path value that names a sibling route (`/customers/export` for an id)
+            # meets that route's methods.
+            codes.append("method_not_allowed")
         if ep.body is not None or ep.query is not None:
             codes.append("invalid_request")
         if ep.auth == "session":
@@ -317,6 +323,32 @@ def openapi_document(*, title: str, version: str, server: str) -> dict[str, Any]
                 },
             },
         },
+    }
+
+
+_PROBLEM_OR_PAGE = {
+    "text/html": {"schema": {"type": "string"}},
+    "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}},
+}
+
+
+def _document_page_answers(op: dict[str, Any], ep: EndpointSpec) -> None:
+    """What an HTML page answers besides its page: redirects and explained refusals.
+
+    Pages redirect (to sign in, after a form, `/` to the login page) and refuse
+    with a 4xx page that explains (an expired form, a used link, no such order,
+    a bad field, too many requests); a client that prefers JSON gets the same
+    refusal as problem+json. Listed as ranges: the page, not the status, is
+    what a browser shows.
+    """
+    responses = op["responses"]
+    responses.setdefault("2XX", {"description": "A page (a form answers 202 when sent)"})
+    responses["2XX"].setdefault("content", {"text/html": {"schema": {"type": "string"}}})
+    for st in ("302", "303"):
+        responses.setdefault(st, {"description": "A redirect (to sign in, or after a form)"})
+    responses["4XX"] = {
+        "description": "An HTML page that explains the refusal (problem+json to JSON clients)",
+        "content": _PROBLEM_OR_PAGE,
     }
 
 

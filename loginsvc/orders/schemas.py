@@ -130,7 +130,9 @@ class OrderDataIn(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
     order_id: ShopId
-    email: Annotated[str, BeforeValidator(_email)] = Field(description="trimmed; any case")
+    email: Annotated[str, BeforeValidator(_email)] = Field(
+        description="trimmed; any case", json_schema_extra={"format": "email"}
+    )
     placed_at: Annotated[dt.datetime, BeforeValidator(_rfc3339)] = Field(
         description="RFC 3339 with a timezone"
     )
