@@ -9,9 +9,12 @@ text with these functions, so one input is refused (or kept) everywhere alike.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
-from pydantic import AfterValidator
+from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
 
 # C0 controls and DEL; single-line text (names, phones, address lines) allows none.
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -38,5 +41,30 @@ def multi_line(value: Any) -> Any:
     return value
 
 
-SingleLine = AfterValidator(single_line)
-MultiLine = AfterValidator(multi_line)
+@dataclass(frozen=True)
+class _NoControl:
+    """Checks the rule and writes it into the API document as a `pattern`,
+    so the document refuses what the service refuses."""
+
+    multiline: bool
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        check = multi_line if self.multiline else single_line
+        return core_schema.no_info_after_validator_function(check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        value = handler.resolve_ref_schema(handler(schema))
+        value["pattern"] = (
+            "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$"
+            if self.multiline
+            else "^[^\\u0000-\\u001f\\u007f]*$"
+        )
+        return value
+
+
+SingleLine = _NoControl(multiline=False)
+MultiLine = _NoControl(multiline=True)
