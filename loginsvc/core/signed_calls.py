@@ -20,10 +20,11 @@ hand-written here, and why:
 - replay handling (``signed_endpoint``): a ``webhook-id`` seen before gets the
   first answer again.
 
-The HMAC covers the raw body, so the body is read (bounded at 1 MiB by the input
-guard) before the check, but nothing parses or acts on it until a signature
-matches: unsigned junk gets a 401 before any JSON is looked at (a body that is
-not even UTF-8 gets its 400 first: the library signs text, not bytes).
+The HMAC covers the raw body, so the body is read before the check (bounded at
+1 MiB by the input guard, which also parses a JSON body once to refuse NULs and
+nesting deeper than 64 levels, with a 4xx, before any signature is looked at).
+Nothing acts on the body until a signature matches: the view parses it only then.
+A body that is not even UTF-8 gets its 400 first: the library signs text.
 """
 
 from __future__ import annotations
