@@ -29,6 +29,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
         upgrade_locked(settings.database_url, settings.instance_path)
     app = Flask(__name__, static_folder="static", template_folder="templates")
+    from loginsvc.core.ids import register_url_types
+
+    register_url_types(app)  # before any route: bounded ids, NUL-free path segments
     app.config.update(
         SETTINGS=settings,
         SECRET_KEY=settings.secret_keys[0] if settings.secret_keys else None,
@@ -45,6 +48,14 @@ def create_app(settings: Settings | None = None) -> Flask:
         n = settings.trust_proxy
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0)  # type: ignore[method-assign]
     register_logging(app, settings)
+    from loginsvc.core.signed_calls import warn_unusable_secrets
+
+    warn_unusable_secrets(
+        {
+            "WEBHOOK_SECRETS": settings.webhook_secrets,
+            "WORDPRESS_SSO_SECRETS": settings.wordpress_sso_secrets,
+        }
+    )
     register_extensions(app, settings)
     from loginsvc.events.outbox import install as install_event_outbox
 

@@ -35,8 +35,10 @@ import urllib.request
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     if not secret.startswith("whsec_"):
         raise SystemExit("the secret looks like whsec_<base64>")
+    encoded = secret[len("whsec_"):]
     try:
-        key = base64.b64decode(secret[len("whsec_"):], validate=True)
+        # Unpadded base64 is common (the standardwebhooks libraries accept it).
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
     except binascii.Error:
         raise SystemExit("the part after whsec_ is not base64") from None
     mac = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()

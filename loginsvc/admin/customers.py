@@ -19,15 +19,17 @@ from loginsvc.core.errors import InvalidRequest, ProblemError
 from loginsvc.core.extensions import db
 from loginsvc.core.i18n import LocaleCode
 from loginsvc.core.models import ConsentEvent, Customer, Group, Order, utcnow
+from loginsvc.core.plain_text import MultiLine, SingleLine
 from loginsvc.customers.service import country_of, refresh_search_text
 
-Str50 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)]
-Str64 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]
-Str100 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
-Str200 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
-Str300 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)]
-Str320 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320)]
-Text = Annotated[str, StringConstraints(max_length=10000)]
+# One line of text (no control characters: the rule of loginsvc.core.plain_text).
+Str50 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50), SingleLine]
+Str64 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), SingleLine]
+Str100 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100), SingleLine]
+Str200 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), SingleLine]
+Str300 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300), SingleLine]
+Str320 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320), SingleLine]
+Text = Annotated[str, StringConstraints(max_length=10000), MultiLine]
 Locale = LocaleCode  # a language with a catalog (core/i18n.py)
 Address = Annotated[dict[Str50, Str300 | None], Field(max_length=30)]
 
@@ -62,7 +64,7 @@ class CustomerFields(BaseModel):
 
 
 class CustomerCreate(CustomerFields):
-    email: Str320
+    email: Str320 = Field(json_schema_extra={"format": "email"})
     send_invite: bool = False
 
 
@@ -153,11 +155,9 @@ def apply_fields(
         out.consent_changed = True
     if data.get("groups") is not None:
         names = list(dict.fromkeys(n for n in data["groups"] if n))
-        c.groups = (
-            [group_lookup[n] for n in names]
-            if group_lookup is not None
-            else groups.resolve_names(names)
-        )
+        resolved = group_lookup if group_lookup is not None else groups.resolve_names(names)
+        # "VIP" and "vip" name one group: it is joined once.
+        c.groups = list(dict.fromkeys(resolved[n] for n in names))
     refresh_search_text(c)
     if data.get("status") is not None:
         if c.id is None:

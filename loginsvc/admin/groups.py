@@ -13,10 +13,14 @@ from sqlalchemy.exc import IntegrityError
 
 from loginsvc.core.errors import InvalidRequest, ProblemError
 from loginsvc.core.extensions import db
-from loginsvc.core.models import Customer, CustomerGroup, Group
-from loginsvc.core.pagination import decode_cursor, encode_cursor
+from loginsvc.core.ids import DbId
+from loginsvc.core.models import Customer, CustomerGroup, Group, group_key
+from loginsvc.core.pagination import as_id, as_text, decode_cursor, encode_cursor
+from loginsvc.core.plain_text import SingleLine
 
-GroupName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+GroupName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), SingleLine
+]
 MAX_BULK = 1000
 
 
@@ -41,7 +45,7 @@ class GroupIn(BaseModel):
 class MembersIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    customer_ids: list[Annotated[int, Field(ge=1)]] = Field(min_length=1, max_length=MAX_BULK)
+    customer_ids: list[DbId] = Field(min_length=1, max_length=MAX_BULK)
 
 
 def group_out(g: Group, member_count: int) -> dict[str, Any]:
@@ -71,13 +75,8 @@ def _member_counts(ids: Iterable[int]) -> dict[int, int]:
 def list_groups(*, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
     """Alphabetical, keyset-paginated on (name, id)."""
     stmt = select(Group)
-    after = decode_cursor(cursor, arity=2)
+    after = decode_cursor(cursor, as_text, as_id)
     if after is not None:
-        if not isinstance(after[0], str) or not isinstance(after[1], int):
-            raise InvalidRequest(
-                "The cursor is not valid.",
-                [{"field": "cursor", "message": "not a cursor from this API"}],
-            )
         stmt = stmt.where(tuple_(Group.name, Group.id) > tuple_(after[0], after[1]))
     rows = list(db.session.scalars(stmt.order_by(Group.name, Group.id).limit(limit + 1)))
     next_cursor = None
@@ -99,9 +98,15 @@ def _name_taken(name: str) -> ProblemError:
     return ProblemError(409, "conflict", f"A group named {name!r} exists already.")
 
 
+def _holder_of(name: str) -> Group | None:
+    """The group whose name equals this one but for case (names are unique so)."""
+    return db.session.scalars(select(Group).where(Group.name_key == group_key(name))).first()
+
+
 def create_group(*, name: str) -> dict[str, Any]:
-    if db.session.scalars(select(Group.id).where(Group.name == name)).first() is not None:
-        raise _name_taken(name)
+    holder = _holder_of(name)
+    if holder is not None:
+        raise _name_taken(holder.name)
     group = Group(name=name)
     db.session.add(group)
     try:
@@ -115,9 +120,9 @@ def create_group(*, name: str) -> dict[str, Any]:
 def rename_group(*, group_id: int, name: str) -> dict[str, Any]:
     group = get_group(group_id)
     if group.name != name:
-        clash = db.session.scalars(select(Group.id).where(Group.name == name)).first()
-        if clash is not None:
-            raise _name_taken(name)
+        holder = _holder_of(name)
+        if holder is not None and holder.id != group.id:  # a change of case is a rename
+            raise _name_taken(holder.name)
         group.name = name
         try:
             db.session.commit()
@@ -184,21 +189,27 @@ def remove_members(*, group_id: int, customer_ids: list[int]) -> dict[str, Any]:
 
 def resolve_names(
     names: Iterable[str], *, create_missing: bool = False, field: str = "groups"
-) -> list[Group]:
-    """Groups by name, in one query; unknown names are a 422 unless created here."""
+) -> dict[str, Group]:
+    """Groups by name (whatever its case), in one query; unknown names are a 422
+    unless created here. The result maps each name as given to its group."""
     wanted = list(dict.fromkeys(n.strip() for n in names if n.strip()))
     if not wanted:
-        return []
-    found = {g.name: g for g in db.session.scalars(select(Group).where(Group.name.in_(wanted)))}
-    missing = [n for n in wanted if n not in found]
+        return {}
+    keys = {n: group_key(n) for n in wanted}
+    found = {
+        g.name_key: g
+        for g in db.session.scalars(select(Group).where(Group.name_key.in_(set(keys.values()))))
+    }
+    missing = [n for n in wanted if keys[n] not in found]
     if missing and not create_missing:
         raise InvalidRequest(
             "Unknown group.", [{"field": field, "message": f"no such group: {missing[0]!r}"}]
         )
     for name in missing:
-        group = Group(name=name)
-        db.session.add(group)
-        found[name] = group
+        if keys[name] not in found:  # "New" and "new" in one file: one new group
+            group = Group(name=name)
+            db.session.add(group)
+            found[keys[name]] = group
     if missing:
         db.session.flush()
-    return [found[n] for n in wanted]
+    return {n: found[keys[n]] for n in wanted}

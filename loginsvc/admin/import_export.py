@@ -173,8 +173,19 @@ def _too_many(count: int) -> None:
         )
 
 
+# A CSV cell holds one value: the addresses travel as billing_address and
+# shipping_address (JSON objects), as the export writes them; a column that
+# sets nothing is refused by name rather than silently dropped.
+CSV_COLUMNS = (WRITABLE - {"addresses"}) | READ_ONLY
+
+
 def _check_columns(cols: list[str]) -> None:
-    problems = [f"unknown column {c!r}" for c in cols if c not in WRITABLE | READ_ONLY]
+    problems = [
+        f"unknown column {c!r}"
+        + (" (use billing_address and shipping_address)" if c == "addresses" else "")
+        for c in cols
+        if c not in CSV_COLUMNS
+    ]
     problems += [f"column {c!r} appears twice" for c in set(cols) if cols.count(c) > 1]
     if "email" not in cols:
         problems.append("an 'email' column is needed")
@@ -250,7 +261,7 @@ def _typed_cells(cells: dict[str, str]) -> dict[str, Any]:
             if parsed is not None and not isinstance(parsed, dict):
                 raise ValueError(f"{col}: expected a JSON object")
             addresses[col.split("_")[0]] = parsed
-        elif col != "addresses":
+        else:
             out[col] = value or None
     if addresses:
         out["addresses"] = addresses

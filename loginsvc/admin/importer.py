@@ -1,7 +1,16 @@
-"""Applying an import: validate every row, write in all-or-nothing batches, report per row.
+"""Applying an import: validate every row first, then write it all in one transaction.
 
-A dry run takes exactly the same path and rolls each batch back instead of
-committing it, so its report is the report the real run would give.
+Every row is checked before the first write (a row that fails is reported as
+skipped, with its reason). The writes then go in batches of 1,000 inside ONE
+transaction, committed once at the end: the import applies completely (every
+row the report calls created or updated) or not at all — a database outage
+half-way leaves nothing behind (503), never the first batches. Should the
+database still refuse a row (a concurrent change of the same customer
+number), the transaction is rolled back and the whole import is written again
+row by row, each in a savepoint, so that row alone is skipped.
+
+A dry run takes exactly the same path and rolls back instead of committing,
+so its report is the report the real run would give.
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 from loginsvc.admin import groups
 from loginsvc.admin.customers import Applied, CustomerFields, apply_fields, record_consent
@@ -23,7 +32,7 @@ from loginsvc.admin.shop_settings import AccountMode, account_mode
 from loginsvc.auth import admission as account_modes
 from loginsvc.core.emails import parse_email
 from loginsvc.core.errors import ProblemError
-from loginsvc.core.extensions import db
+from loginsvc.core.extensions import db, is_backend_outage
 from loginsvc.core.models import Customer, Group, utcnow
 from loginsvc.core.spec import validation_errors
 
@@ -123,8 +132,9 @@ class _Batch:
             if numbers
             else {}
         )
-        names = {n for r in todo for n in (r.data.get("groups") or [])}
-        lookup = {g.name: g for g in groups.resolve_names(names, create_missing=True)}
+        # In file order: of "New" and "NEW" the first spelling names the new group.
+        names = list(dict.fromkeys(n for r in todo for n in (r.data.get("groups") or [])))
+        lookup = groups.resolve_names(names, create_missing=True)
         mode = account_mode()
         actions: list[account_modes.AfterCommit] = []
         consents: list[Customer] = []
@@ -139,8 +149,10 @@ class _Batch:
                     with db.session.begin_nested():
                         applied = self._one(r, existing.get(r.norm), mode, lookup)
                         db.session.flush()
-                except IntegrityError:
-                    r.status, r.reason = "skipped", "conflicts with a concurrent change"
+                except DBAPIError as exc:
+                    if is_backend_outage(exc):
+                        raise
+                    r.status, r.reason = "skipped", _refused(exc)
                     continue
             else:
                 applied = self._one(r, existing.get(r.norm), mode, lookup)
@@ -186,6 +198,28 @@ class _Batch:
         return apply_fields(c, r.data, group_lookup=lookup)
 
 
+def _refused(exc: DBAPIError) -> str:
+    first = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
+    return f"the database refused this row: {first}"[:300]
+
+
+def _write(rows: list[Row]) -> list[account_modes.AfterCommit]:
+    """All rows in the current transaction (no commit); row by row after a refusal."""
+    for careful in (False, True):
+        claimed: dict[str, str] = {}
+        actions: list[account_modes.AfterCommit] = []
+        try:
+            for chunk in _chunks(rows, BATCH):
+                actions += _Batch(chunk, claimed).apply(careful=careful)
+                db.session.expunge_all()  # flushed: memory stays flat on any size
+            return actions
+        except DBAPIError as exc:
+            db.session.rollback()
+            if careful or is_backend_outage(exc):
+                raise
+    raise AssertionError("unreachable")
+
+
 def run_import(raw: bytes, *, mimetype: str, dry_run: bool) -> dict[str, Any]:
     if mimetype == "text/csv":
         _, values = csv_rows(raw)
@@ -198,26 +232,24 @@ def run_import(raw: bytes, *, mimetype: str, dry_run: bool) -> dict[str, Any]:
             "Send text/csv (with a header row) or application/json (an array).",
         )
     seen: set[str] = set()
-    claimed: dict[str, str] = {}
-    report: list[Row] = []
+    report = [prepare(i, v, seen) for i, v in values]  # every row checked before any write
     db.session.rollback()
-    for chunk in _chunks((prepare(i, v, seen) for i, v in values), BATCH):
-        batch = _Batch(chunk, claimed)
-        before = dict(claimed)
-        try:
-            actions = batch.apply(careful=False)
-        except IntegrityError:
-            # Someone changed a customer meanwhile: redo this batch row by row.
-            db.session.rollback()
-            claimed.clear()
-            claimed.update(before)
-            actions = batch.apply(careful=True)
+    try:
+        actions = _write(report)
         if dry_run:
             db.session.rollback()
         else:
             db.session.commit()
-            account_modes.run_after_commit(actions)
+    except DBAPIError as exc:
+        db.session.rollback()
         db.session.expunge_all()
-        report += chunk
+        if is_backend_outage(exc):
+            raise
+        raise ProblemError(
+            409, "conflict", "The data changed during the import; nothing was imported. Retry."
+        ) from None
+    if not dry_run:
+        account_modes.run_after_commit(actions)
+    db.session.expunge_all()
     counts = {k: sum(1 for r in report if r.status == k) for k in ("created", "updated", "skipped")}
     return {"dry_run": dry_run, **counts, "rows": [r.out() for r in report]}

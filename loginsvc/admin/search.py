@@ -4,17 +4,28 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, Select, and_, exists, or_, select, text, tuple_
 
 from loginsvc.core.emails import normalise
-from loginsvc.core.errors import InvalidRequest
 from loginsvc.core.extensions import db
-from loginsvc.core.models import Customer, CustomerGroup, Group
-from loginsvc.core.pagination import decode_cursor, encode_cursor
+from loginsvc.core.ids import parse_id
+from loginsvc.core.models import Customer, CustomerGroup, Group, group_key
+from loginsvc.core.pagination import (
+    MAX_CURSOR,
+    FieldParser,
+    as_count,
+    as_datetime,
+    as_id,
+    as_money,
+    as_optional_text,
+    decode_cursor,
+    encode_cursor,
+    exactly,
+)
 from loginsvc.customers.service import fold
 
 Sort = Literal[
@@ -44,7 +55,7 @@ class FilterQuery(BaseModel):
 
 class ListQuery(FilterQuery):
     limit: int = Field(default=20, ge=1, le=100)
-    cursor: str | None = Field(default=None, max_length=512)
+    cursor: str | None = Field(default=None, max_length=MAX_CURSOR, pattern=r"^[A-Za-z0-9_-]+$")
 
 
 # -- the list -------------------------------------------------------------------
@@ -65,9 +76,11 @@ def filtered(f: FilterQuery) -> Select[Customer]:
             match = or_(match, Customer.email_norm == normalise(f.q))
         stmt = stmt.where(match)
     if f.group:
-        gids = select(Group.id).where(Group.name == f.group)
-        if f.group.isdigit():
-            gids = select(Group.id).where(or_(Group.name == f.group, Group.id == int(f.group)))
+        by_name = Group.name_key == group_key(f.group)
+        group_id = parse_id(f.group)  # a number is an id too, when it can be one
+        gids = select(Group.id).where(
+            by_name if group_id is None else or_(by_name, Group.id == group_id)
+        )
         stmt = stmt.where(
             exists().where(
                 CustomerGroup.customer_id == Customer.id, CustomerGroup.group_id.in_(gids)
@@ -92,30 +105,13 @@ _COLUMNS: dict[str, Any] = {
 }
 
 
-def _bad_cursor() -> InvalidRequest:
-    return InvalidRequest(
-        "The cursor is not valid.", [{"field": "cursor", "message": "not a cursor for this sort"}]
-    )
-
-
-def _cursor_value(key: str, raw: Any) -> Any:
-    try:
-        if key == "created_at":
-            value = dt.datetime.fromisoformat(raw)
-            if value.tzinfo is None:
-                raise ValueError
-            return value
-        if key == "total_spent":
-            return Decimal(raw)
-        if key == "order_count":
-            if not isinstance(raw, int):
-                raise ValueError
-            return raw
-        if raw is not None and not isinstance(raw, str):
-            raise ValueError
-        return raw
-    except (TypeError, ValueError, InvalidOperation):
-        raise _bad_cursor() from None
+# How each sort's key value travels in a cursor.
+_CURSOR_VALUE: dict[str, FieldParser] = {
+    "created_at": as_datetime,
+    "total_spent": as_money,
+    "order_count": as_count,
+    "name": as_optional_text,
+}
 
 
 def ordered_page(
@@ -125,11 +121,9 @@ def ordered_page(
     key = sort.lstrip("-")
     col = _COLUMNS[key]
     desc = sort.startswith("-")
-    after = decode_cursor(cursor, arity=3)
+    after = decode_cursor(cursor, exactly(sort), _CURSOR_VALUE[key], as_id)
     if after is not None:
-        if after[0] != sort or not isinstance(after[2], int):
-            raise _bad_cursor()
-        value, last_id = _cursor_value(key, after[1]), after[2]
+        _, value, last_id = after
         if key == "name":
             # Names sort A→Z with the nameless last.
             stmt = stmt.where(

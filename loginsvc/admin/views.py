@@ -66,7 +66,7 @@ def create_customer(body: admin_customers.CustomerCreate) -> Any:
 
 @endpoint(
     bp,
-    f"{P}/customers/<int:customer_id>",
+    f"{P}/customers/<id:customer_id>",
     "GET",
     summary="One customer",
     errors=["customer_not_found"],
@@ -78,7 +78,7 @@ def get_customer(customer_id: int) -> Any:
 
 @endpoint(
     bp,
-    f"{P}/customers/<int:customer_id>",
+    f"{P}/customers/<id:customer_id>",
     "PATCH",
     summary="Edit notes, number, groups, newsletter, status (approve, block)",
     body=admin_customers.CustomerPatch,
@@ -92,7 +92,7 @@ def patch_customer(customer_id: int, body: admin_customers.CustomerPatch) -> Any
 
 @endpoint(
     bp,
-    f"{P}/customers/<int:customer_id>",
+    f"{P}/customers/<id:customer_id>",
     "DELETE",
     summary="Delete a customer and their personal data (irreversible)",
     status=204,
@@ -107,7 +107,7 @@ def delete_customer(customer_id: int) -> Any:
 
 @endpoint(
     bp,
-    f"{P}/customers/<int:customer_id>/orders",
+    f"{P}/customers/<id:customer_id>/orders",
     "GET",
     summary="A customer's orders, newest first",
     query=PageQuery,
@@ -186,7 +186,7 @@ def create_group(body: groups.GroupIn) -> Any:
 
 @endpoint(
     bp,
-    f"{P}/groups/<int:group_id>",
+    f"{P}/groups/<id:group_id>",
     "PATCH",
     summary="Rename a group",
     body=groups.GroupIn,
@@ -199,7 +199,7 @@ def rename_group(group_id: int, body: groups.GroupIn) -> Any:
 
 @endpoint(
     bp,
-    f"{P}/groups/<int:group_id>",
+    f"{P}/groups/<id:group_id>",
     "DELETE",
     summary="Delete a group (members keep their other groups)",
     status=204,
@@ -213,7 +213,7 @@ def delete_group(group_id: int) -> Any:
 
 @endpoint(
     bp,
-    f"{P}/groups/<int:group_id>/members",
+    f"{P}/groups/<id:group_id>/members",
     "POST",
     summary="Add customers to a group (bulk, idempotent)",
     body=groups.MembersIn,
@@ -226,7 +226,7 @@ def add_members(group_id: int, body: groups.MembersIn) -> Any:
 
 @endpoint(
     bp,
-    f"{P}/groups/<int:group_id>/members",
+    f"{P}/groups/<id:group_id>/members",
     "DELETE",
     summary="Remove customers from a group (bulk)",
     body=groups.MembersIn,

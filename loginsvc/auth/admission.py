@@ -106,10 +106,20 @@ def admit(*, way: Way, mode: AccountMode, customer: KnownCustomer | None) -> Adm
     return Admitted(True, "pending" if mode == "required" or marked_pending else "active")
 
 
+def _without_null(schema: dict[str, Any]) -> None:
+    options = [o for o in schema.pop("anyOf", []) if o.get("type") != "null"]
+    if options:
+        schema.update(options[0])
+    schema.pop("default", None)
+
+
 class SettingsIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    account_mode: Literal["disabled", "optional", "required"] | None = None
+    # Absent is allowed, null is not (below): the document must not offer null either.
+    account_mode: Literal["disabled", "optional", "required"] | None = Field(
+        default=None, json_schema_extra=_without_null
+    )
 
     @field_validator("account_mode")
     @classmethod
@@ -123,7 +133,7 @@ class SettingsIn(BaseModel):
 class EligibilityQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(max_length=320)
+    email: str = Field(max_length=320, json_schema_extra={"format": "email"})
 
 
 def get_settings() -> dict[str, Any]:

@@ -15,7 +15,7 @@ from loginsvc.auth.admission import Refused, admit, void_links_issued_before_now
 from loginsvc.auth.tokens import LoginToken, TokenExpired, TokenInvalid
 from loginsvc.core import mailer
 from loginsvc.core.emails import legacy_norm, normalise, parse_email
-from loginsvc.core.errors import ProblemError
+from loginsvc.core.errors import InvalidRequest, ProblemError
 from loginsvc.core.extensions import db
 from loginsvc.core.i18n import duration_in_words, pick_locale
 from loginsvc.core.models import Customer, UsedToken
@@ -64,7 +64,12 @@ def request_login_link(
         )
     if account_mode() == "disabled":
         raise ProblemError(403, "accounts_disabled", "Customer accounts are turned off.")
-    address = parse_email(email, check_deliverability=s.check_deliverability)
+    try:
+        address = parse_email(email, check_deliverability=s.check_deliverability)
+    except ValueError as exc:  # the body's syntax passed; a domain without mail did not
+        raise InvalidRequest(
+            "The e-mail address is not valid.", [{"field": "email", "message": str(exc)}]
+        ) from None
     # Every valid address gets an attempt (no enumeration); only mailed ones get a code.
     handle = attempts.start(
         device=_describe_device(user_agent),

@@ -12,7 +12,7 @@ from flask import Blueprint, redirect, request
 
 from loginsvc.auth import login, sessions
 from loginsvc.core.error_texts import error_text
-from loginsvc.core.errors import ProblemError
+from loginsvc.core.errors import InvalidRequest, ProblemError
 from loginsvc.core.render import page_locale, render_page
 from loginsvc.core.runtime import login_tokens
 
@@ -51,7 +51,7 @@ def login_submit() -> Any:
             ip=sessions.client_ip(),
             user_agent=request.headers.get("User-Agent", ""),
         )
-    except ValueError:
+    except (ValueError, InvalidRequest):
         return render_page(
             "pages/login.html",
             status=422,

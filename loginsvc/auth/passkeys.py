@@ -40,7 +40,7 @@ from loginsvc.auth.models import Passkey
 from loginsvc.core.errors import InvalidRequest, ProblemError
 from loginsvc.core.extensions import db
 from loginsvc.core.models import Customer, utcnow
-from loginsvc.core.pagination import decode_cursor, encode_cursor
+from loginsvc.core.pagination import as_id, as_text, decode_cursor, encode_cursor
 from loginsvc.core.runtime import settings, store
 from loginsvc.core.timefmt import rfc3339
 
@@ -255,7 +255,7 @@ def list_passkeys(*, customer_id: int) -> list[Passkey]:
 def page_passkeys(
     *, customer_id: int, limit: int, cursor: str | None
 ) -> tuple[list[Passkey], str | None]:
-    after = decode_cursor(cursor, arity=2)
+    after = decode_cursor(cursor, as_text, as_id)
     stmt = select(Passkey).where(Passkey.customer_id == customer_id)
     if after is not None:
         at, last_id = after

@@ -19,7 +19,9 @@ bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
 class LoginLinkIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    email: str = Field(max_length=320, description="The shopper's address")
+    email: str = Field(
+        max_length=320, description="The shopper's address", json_schema_extra={"format": "email"}
+    )
     next: str | None = Field(
         default=None,
         max_length=2048,

@@ -15,6 +15,10 @@ from dataclasses import dataclass
 from email_validator import EmailNotValidError, ValidatedEmail, validate_email
 
 MAX_EMAIL = 320
+# The deliverability lookup runs inside the request: a resolver that does not
+# answer may hold it this long, then the address passes (email-validator treats
+# a timeout as "unknown", not undeliverable, so a DNS outage never locks anyone out).
+DELIVERABILITY_TIMEOUT = 3  # seconds
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,12 @@ def _validated(raw: str, *, check_deliverability: bool) -> tuple[str, ValidatedE
         raise ValueError("is longer than 320 characters")
     try:
         # Deliverability (a DNS MX lookup) is a production setting; off by default.
-        return value, validate_email(value, check_deliverability=check_deliverability)
+        valid = validate_email(
+            value,
+            check_deliverability=check_deliverability,
+            timeout=DELIVERABILITY_TIMEOUT if check_deliverability else None,
+        )
+        return value, valid
     except EmailNotValidError as exc:
         raise ValueError(str(exc)) from None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from decimal import Decimal
 from typing import Any
 
@@ -22,7 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -196,17 +197,31 @@ class ApiKey(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
+def group_key(name: str) -> str:
+    """What makes two group names the same: case and Unicode forms do not count."""
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
 class Group(Base):
     __tablename__ = "groups"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
+    # group_key(name), kept by the validator below; unique, so "VIP" and "vip"
+    # cannot both exist (migration 0004). Computed in Python, not with SQL lower(),
+    # which folds only ASCII on SQLite.
+    name_key: Mapped[str] = mapped_column(String(400), unique=True, index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     customers: Mapped[list[Customer]] = relationship(
         secondary="customer_groups", back_populates="groups", lazy="select"
     )
+
+    @validates("name")
+    def _keep_key(self, _: str, name: str) -> str:
+        self.name_key = group_key(name)
+        return name
 
 
 class CustomerGroup(Base):

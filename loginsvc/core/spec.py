@@ -174,6 +174,12 @@ def endpoint(
 
 
 _CONVERTER = re.compile(r"<(?:[a-z]+:)?([a-zA-Z_][a-zA-Z0-9_]*)>")
+_PATH_PARAM = re.compile(r"<(?:([a-z]+):)?([a-zA-Z_][a-zA-Z0-9_]*)>")
+# What each URL converter matches (loginsvc.core.ids), as a parameter schema.
+_PATH_SCHEMAS: dict[str, dict[str, Any]] = {
+    "id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+    "": {"type": "string", "pattern": "^[^/\\x00]+$"},
+}
 
 
 def openapi_document(*, title: str, version: str, server: str) -> dict[str, Any]:
@@ -196,8 +202,13 @@ def openapi_document(*, title: str, version: str, server: str) -> dict[str, Any]
             "responses": {},
         }
         params = [
-            {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-            for n in _CONVERTER.findall(ep.rule)
+            {
+                "name": n,
+                "in": "path",
+                "required": True,
+                "schema": _PATH_SCHEMAS.get(conv, {"type": "string"}),
+            }
+            for conv, n in _PATH_PARAM.findall(ep.rule)
         ]
         if ep.query is not None:
             qs = ep.query.model_json_schema()
@@ -235,7 +246,13 @@ def openapi_document(*, title: str, version: str, server: str) -> dict[str, Any]
             }
         for st in (ep.status, *ep.also_status):
             op["responses"][str(st)] = ok
+        if "text/html" in medias:
+            _document_page_answers(op, ep)
         codes = list(ep.errors)
+        if ep.rule.count("<"):
+            # A path value that names a sibling route (`/customers/export` for an id)
+            # meets that route's methods.
+            codes.append("method_not_allowed")
         if ep.body is not None or ep.query is not None:
             codes.append("invalid_request")
         if ep.auth == "session":
@@ -340,6 +357,32 @@ def openapi_document(*, title: str, version: str, server: str) -> dict[str, Any]
                 },
             },
         },
+    }
+
+
+_PROBLEM_OR_PAGE = {
+    "text/html": {"schema": {"type": "string"}},
+    "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}},
+}
+
+
+def _document_page_answers(op: dict[str, Any], ep: EndpointSpec) -> None:
+    """What an HTML page answers besides its page: redirects and explained refusals.
+
+    Pages redirect (to sign in, after a form, `/` to the login page) and refuse
+    with a 4xx page that explains (an expired form, a used link, no such order,
+    a bad field, too many requests); a client that prefers JSON gets the same
+    refusal as problem+json. Listed as ranges: the page, not the status, is
+    what a browser shows.
+    """
+    responses = op["responses"]
+    responses.setdefault("2XX", {"description": "A page (a form answers 202 when sent)"})
+    responses["2XX"].setdefault("content", {"text/html": {"schema": {"type": "string"}}})
+    for st in ("302", "303"):
+        responses.setdefault(st, {"description": "A redirect (to sign in, or after a form)"})
+    responses["4XX"] = {
+        "description": "An HTML page that explains the refusal (problem+json to JSON clients)",
+        "content": _PROBLEM_OR_PAGE,
     }
 
 

@@ -8,8 +8,8 @@ from typing import Any
 from ua_parser import parse as parse_user_agent
 
 from loginsvc.auth import sessions
-from loginsvc.core.errors import InvalidRequest, ProblemError
-from loginsvc.core.pagination import decode_cursor, encode_cursor
+from loginsvc.core.errors import ProblemError
+from loginsvc.core.pagination import as_text, as_timestamp, decode_cursor, encode_cursor
 from loginsvc.core.runtime import store
 from loginsvc.core.store import SessionRecord
 from loginsvc.core.timefmt import rfc3339 as _iso
@@ -70,17 +70,12 @@ def page_devices(
 
     Sessions live in Redis, a handful per person, so the page is cut in memory.
     """
-    after = decode_cursor(cursor, arity=2)
+    after = decode_cursor(cursor, as_timestamp, as_text)
     records = sorted(
         list_devices(customer_id=customer_id), key=lambda r: (r.created_at, r.id), reverse=True
     )
     if after is not None:
         at, last_id = after
-        if not isinstance(at, int | float) or isinstance(at, bool) or not isinstance(last_id, str):
-            raise InvalidRequest(
-                "The cursor is not valid.",
-                [{"field": "cursor", "message": "not a cursor from this API"}],
-            )
         records = [r for r in records if (r.created_at, r.id) < (at, last_id)]
     page = records[:limit]
     more = len(records) > limit

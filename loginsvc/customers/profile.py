@@ -26,10 +26,9 @@ from loginsvc.core.extensions import db
 from loginsvc.core.i18n import SUPPORTED, LocaleCode
 from loginsvc.core.iso_codes import COUNTRIES
 from loginsvc.core.models import ConsentEvent, Customer
+from loginsvc.core.plain_text import CONTROL, CONTROL_MESSAGE
 from loginsvc.customers import service as customers_svc
 
-# Control characters break e-mails, CSV exports and PostgreSQL (NUL): never stored.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PHONE = re.compile(r"^\+?[0-9 ()./\-]{3,50}$")
 
 ADDRESS_FIELDS = (
@@ -48,8 +47,8 @@ ADDRESS_FIELDS = (
 def _clean(value: Any) -> Any:
     """Trim text; blank means "not given" (None)."""
     if isinstance(value, str):
-        if _CONTROL.search(value):
-            raise PydanticCustomError("control_chars", "Control characters are not allowed.")
+        if CONTROL.search(value):
+            raise PydanticCustomError("control_chars", CONTROL_MESSAGE)
         value = value.strip()
         return value or None
     return value

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -25,16 +24,16 @@ from loginsvc.core.extensions import db
 from loginsvc.core.iso_codes import CURRENCIES
 from loginsvc.core.models import Customer, WishlistItem, utcnow
 from loginsvc.core.money import format_amount, parse_amount
+from loginsvc.core.plain_text import CONTROL
 from loginsvc.customers.profile import _clean
 
 CAP = 500
 PRODUCT_ID_MAX = 128
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def check_product_id(product_id: str) -> str:
     """Path ids are opaque to us; only length and control characters are refused."""
-    if not product_id.strip() or len(product_id) > PRODUCT_ID_MAX or _CONTROL.search(product_id):
+    if not product_id.strip() or len(product_id) > PRODUCT_ID_MAX or CONTROL.search(product_id):
         raise InvalidRequest(
             "The product id is not valid.",
             [{"field": "product_id", "message": f"Use 1 to {PRODUCT_ID_MAX} visible characters."}],

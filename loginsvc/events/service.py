@@ -9,7 +9,7 @@ from sqlalchemy import select, tuple_
 
 from loginsvc.core.errors import InvalidRequest, ProblemError
 from loginsvc.core.extensions import db
-from loginsvc.core.pagination import decode_cursor, encode_cursor
+from loginsvc.core.pagination import as_id, as_text, decode_cursor, encode_cursor
 from loginsvc.core.timefmt import rfc3339
 from loginsvc.events import delivery
 from loginsvc.events.models import OutboxEvent
@@ -37,7 +37,7 @@ def list_events(
     stmt = select(OutboxEvent)
     if status:
         stmt = stmt.where(OutboxEvent.status == status)
-    after = decode_cursor(cursor, arity=2)
+    after = decode_cursor(cursor, as_text, as_id)
     if after is not None:
         try:
             at = dt.datetime.fromisoformat(str(after[0]))

@@ -60,7 +60,7 @@ def list_events(query: EventQuery) -> Any:
 
 @endpoint(
     bp,
-    "/api/v1/admin/events/<int:event_id>/retry",
+    "/api/v1/admin/events/<id:event_id>/retry",
     "POST",
     auth="admin",
     tags=["admin"],

@@ -175,6 +175,7 @@ _PLAIN_MEDIA = {
     "/healthz": "application/json",
     "/readyz": "application/json",
     "/openapi.json": "application/json",
+    "/account/export/download": "application/json",  # the data export, as a file
 }
 
 

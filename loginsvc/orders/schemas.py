@@ -20,6 +20,7 @@ from loginsvc.core.errors import InvalidRequest, ProblemError
 from loginsvc.core.i18n import SUPPORTED
 from loginsvc.core.iso_codes import CURRENCIES
 from loginsvc.core.money import parse_amount
+from loginsvc.core.plain_text import SingleLine, has_control
 
 # ASCII digits only: \d would also take Arabic-Indic or full-width digits.
 _RFC3339 = re.compile(
@@ -69,7 +70,7 @@ def _id_string(value: Any) -> str:
     text = value.strip()
     if not text:
         raise ValueError("must not be empty")
-    if any(ord(c) < 32 for c in text):
+    if has_control(text):
         raise ValueError("must not contain control characters")
     return text
 
@@ -110,8 +111,8 @@ class OrderItemIn(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
     product_id: ShopId | None = None
-    sku: str | None = Field(default=None, max_length=128)
-    name: str = Field(min_length=1, max_length=500)
+    sku: Annotated[str, SingleLine] | None = Field(default=None, max_length=128)
+    name: Annotated[str, SingleLine] = Field(min_length=1, max_length=500)
     quantity: int = Field(ge=1, le=1_000_000)
     unit_price: Money
 
@@ -119,9 +120,10 @@ class OrderItemIn(BaseModel):
 class OrderCustomerIn(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
-    name: str | None = Field(default=None, max_length=200)
-    phone: str | None = Field(default=None, max_length=50)
-    company: str | None = Field(default=None, max_length=200)
+    # The same rule as the profile API: a name with CR/LF would reach mail headers.
+    name: Annotated[str, SingleLine] | None = Field(default=None, max_length=200)
+    phone: Annotated[str, SingleLine] | None = Field(default=None, max_length=50)
+    company: Annotated[str, SingleLine] | None = Field(default=None, max_length=200)
     newsletter: bool | None = Field(default=None, description="true: opted in at checkout")
 
 
@@ -139,7 +141,9 @@ class OrderDataIn(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
     order_id: ShopId
-    email: Annotated[str, BeforeValidator(_email)] = Field(description="trimmed; any case")
+    email: Annotated[str, BeforeValidator(_email)] = Field(
+        description="trimmed; any case", json_schema_extra={"format": "email"}
+    )
     placed_at: Annotated[dt.datetime, BeforeValidator(_rfc3339)] = Field(
         description="RFC 3339 with a timezone"
     )

@@ -5,17 +5,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select, tuple_
 
-from loginsvc.core.errors import InvalidRequest, ProblemError
+from loginsvc.core.errors import ProblemError
 from loginsvc.core.extensions import db
 from loginsvc.core.models import Order
 from loginsvc.core.money import format_amount
-from loginsvc.core.pagination import decode_cursor, encode_cursor
+from loginsvc.core.pagination import as_datetime, as_id, decode_cursor, encode_cursor
 from loginsvc.core.timefmt import rfc3339 as _iso
 
 
@@ -50,20 +49,10 @@ def list_orders_for(
     *, customer_id: int, limit: int, cursor: str | None
 ) -> tuple[list[Order], str | None]:
     """Newest first, keyset-paginated on (placed_at, id)."""
-    after = decode_cursor(cursor, arity=2)
+    after = decode_cursor(cursor, as_datetime, as_id)
     stmt = select(Order).where(Order.customer_id == customer_id)
     if after is not None:
-        try:
-            at = dt.datetime.fromisoformat(str(after[0]))
-            last_id = int(after[1])
-        except (TypeError, ValueError, OverflowError):
-            raise InvalidRequest(
-                "The cursor is not valid.", [{"field": "cursor", "message": "not a cursor"}]
-            ) from None
-        if at.tzinfo is None or not -(2**62) < last_id < 2**62:
-            raise InvalidRequest(
-                "The cursor is not valid.", [{"field": "cursor", "message": "not a cursor"}]
-            )
+        at, last_id = after
         # A row-value comparison lets the (customer_id, placed_at, id) index start
         # right after the cursor instead of filtering from the newest order down.
         stmt = stmt.where(tuple_(Order.placed_at, Order.id) < tuple_(at, last_id))

@@ -42,7 +42,11 @@ def _email(value: str) -> str:
 class WordPressLogin(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    email: str = Field(max_length=320, description="The address WordPress vouches for.")
+    email: str = Field(
+        max_length=320,
+        description="The address WordPress vouches for.",
+        json_schema_extra={"format": "email"},
+    )
     name: str | None = Field(default=None, max_length=200)
     wp_user_id: WpUserId
     next: str | None = Field(
