@@ -13,7 +13,9 @@ from flask import Blueprint, g, redirect, request
 from loginsvc.auth import login, sessions
 from loginsvc.auth.pages import _check_form_origin, require_page_session
 from loginsvc.core.errors import ProblemError
-from loginsvc.core.render import check_csrf_form, render_page
+from loginsvc.core.i18n import duration_in_words
+from loginsvc.core.render import check_csrf_form, page_locale, render_page
+from loginsvc.core.runtime import settings
 from loginsvc.customers import account_data, email_change
 from loginsvc.customers.pages import _page
 
@@ -39,6 +41,10 @@ def _email_page(status: int = 200, **context: Any) -> Any:
     context.setdefault("error_code", None)
     context.setdefault("sent_to", None)
     context.setdefault("value", "")
+    # The confirmation sends a code and a link; the page says how long the code lives.
+    context.setdefault(
+        "code_within", duration_in_words(settings().login_code_max_age, page_locale())
+    )
     return _page("pages/account/email.html", status=status, **context)
 
 
