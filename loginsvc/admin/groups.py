@@ -173,7 +173,10 @@ def add_members(*, group_id: int, customer_ids: list[int]) -> dict[str, Any]:
     except IntegrityError:  # a customer was deleted meanwhile: change nothing
         db.session.rollback()
         raise ProblemError(409, "conflict", "A customer changed meanwhile; try again.") from None
-    return {"group": group_out(group, _member_counts([group.id]).get(group.id, 0)), "added": len(added_ids)}
+    return {
+        "group": group_out(group, _member_counts([group.id]).get(group.id, 0)),
+        "added": len(added_ids),
+    }
 
 
 def remove_members(*, group_id: int, customer_ids: list[int]) -> dict[str, Any]:
