@@ -126,6 +126,12 @@ def rename_group(*, group_id: int, name: str) -> dict[str, Any]:
             raise _name_taken(holder.name)
         group.name = name
         try:
+            # Each member's `groups` reads differently now: one customer.updated each
+            # (the query flushes the new name, so a concurrent rename fails here too).
+            members = db.session.scalars(
+                select(CustomerGroup.customer_id).where(CustomerGroup.group_id == group.id)
+            )
+            outbox.record_groups_changed(db.session, customer_ids=set(members))
             db.session.commit()
         except IntegrityError:
             db.session.rollback()

@@ -231,6 +231,21 @@ def test_deleting_a_group_is_one_update_per_member(shop, web, mailbox, admin):
     assert outbox(shop)[-1].payload["data"]["groups"] == ["B2B"]
 
 
+def test_renaming_a_group_is_one_update_per_member(shop, web, mailbox, admin):
+    ana = new_account(web, mailbox)["customer"]["id"]
+    new_account(web, mailbox, "bo@example.com")
+    gid = admin.post("/groups", json={"name": "VIP"}).get_json()["id"]
+    admin.post(f"/groups/{gid}/members", json={"customer_ids": [ana]})
+    before = types(shop)
+    assert admin.patch(f"/groups/{gid}", json={"name": "Gold"}).status_code == 200
+    assert types(shop) - before == {"customer.updated": 1}
+    data = outbox(shop)[-1].payload["data"]
+    assert (data["id"], data["groups"], data["changed"]) == (ana, ["Gold"], ["groups"])
+    before = types(shop)
+    assert admin.patch(f"/groups/{gid}", json={"name": "Gold"}).status_code == 200
+    assert types(shop) == before  # the same name again is no change
+
+
 def test_groups_and_name_in_one_patch_is_one_update(shop, web, mailbox, admin):
     ana = new_account(web, mailbox)["customer"]["id"]
     admin.post("/groups", json={"name": "VIP"})
