@@ -17,6 +17,7 @@ from loginsvc.core.ids import DbId
 from loginsvc.core.models import Customer, CustomerGroup, Group, group_key
 from loginsvc.core.pagination import as_id, as_text, decode_cursor, encode_cursor
 from loginsvc.core.plain_text import SingleLine
+from loginsvc.events import outbox
 
 GroupName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), SingleLine
@@ -125,6 +126,12 @@ def rename_group(*, group_id: int, name: str) -> dict[str, Any]:
             raise _name_taken(holder.name)
         group.name = name
         try:
+            # Each member's `groups` reads differently now: one customer.updated each
+            # (the query flushes the new name, so a concurrent rename fails here too).
+            members = db.session.scalars(
+                select(CustomerGroup.customer_id).where(CustomerGroup.group_id == group.id)
+            )
+            outbox.record_groups_changed(db.session, customer_ids=set(members))
             db.session.commit()
         except IntegrityError:
             db.session.rollback()
@@ -135,7 +142,12 @@ def rename_group(*, group_id: int, name: str) -> dict[str, Any]:
 def delete_group(*, group_id: int) -> None:
     """Members lose this group only; their other groups stay."""
     group = get_group(group_id)
-    db.session.execute(delete(CustomerGroup).where(CustomerGroup.group_id == group.id))
+    gone = db.session.execute(
+        delete(CustomerGroup)
+        .where(CustomerGroup.group_id == group.id)
+        .returning(CustomerGroup.customer_id)
+    ).scalars()
+    outbox.record_groups_changed(db.session, customer_ids=set(gone))
     db.session.delete(group)
     db.session.commit()
 
@@ -161,29 +173,34 @@ def add_members(*, group_id: int, customer_ids: list[int]) -> dict[str, Any]:
     rows = [{"customer_id": i, "group_id": group.id} for i in ids]
     stmt = ins.values(rows).on_conflict_do_nothing().returning(CustomerGroup.customer_id)
     try:
-        added = len(db.session.execute(stmt).all())
+        added_ids = set(db.session.execute(stmt).scalars())
+        outbox.record_groups_changed(db.session, customer_ids=added_ids)
         db.session.commit()
     except IntegrityError:  # a customer was deleted meanwhile: change nothing
         db.session.rollback()
         raise ProblemError(409, "conflict", "A customer changed meanwhile; try again.") from None
-    return {"group": group_out(group, _member_counts([group.id]).get(group.id, 0)), "added": added}
+    return {
+        "group": group_out(group, _member_counts([group.id]).get(group.id, 0)),
+        "added": len(added_ids),
+    }
 
 
 def remove_members(*, group_id: int, customer_ids: list[int]) -> dict[str, Any]:
     group = get_group(group_id)
-    removed = len(
+    removed = set(
         db.session.execute(
             delete(CustomerGroup)
             .where(
                 CustomerGroup.group_id == group.id, CustomerGroup.customer_id.in_(set(customer_ids))
             )
             .returning(CustomerGroup.customer_id)
-        ).all()
+        ).scalars()
     )
+    outbox.record_groups_changed(db.session, customer_ids=removed)
     db.session.commit()
     return {
         "group": group_out(group, _member_counts([group.id]).get(group.id, 0)),
-        "removed": removed,
+        "removed": len(removed),
     }
 
 

@@ -51,8 +51,11 @@ def send_login_link(
 
 
 def send_template(*, to: str, template: str, locale: str, context: dict[str, Any]) -> None:
-    from loginsvc.core.mailer import deliver, render
+    from loginsvc.core.mailer import deliver, render, unsubscribe_headers
 
     with app_context():
         subject, text, html = render(template, locale, context)
-        deliver(to=to, subject=subject, text=text, html=html)
+        # A mail that carries an unsubscribe link offers it to the mail client too.
+        link = context.get("unsubscribe_link")
+        headers = unsubscribe_headers(link) if isinstance(link, str) and link else None
+        deliver(to=to, subject=subject, text=text, html=html, headers=headers)

@@ -134,13 +134,23 @@ def _is_ascii(text: str) -> bool:
     return text.isascii()
 
 
-def build_message(*, to: str, subject: str, text: str, html: str, msg_id: str) -> EmailMessage:
+def build_message(
+    *,
+    to: str,
+    subject: str,
+    text: str,
+    html: str,
+    msg_id: str,
+    headers: dict[str, str] | None = None,
+) -> EmailMessage:
     msg = EmailMessage(policy=email.policy.SMTP)
     msg["Subject"] = subject
     msg["From"] = settings().mail_default_sender
     msg["To"] = to
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = msg_id
+    for name, value in (headers or {}).items():
+        msg[name] = value
     msg.set_content(text, cte="8bit")  # links stay readable in the raw message
     msg.add_alternative(html, subtype="html")
     return msg
@@ -154,14 +164,23 @@ def _message_id() -> tuple[str, str | None]:
     return f"<{job.id}@loginsvc>", job.id
 
 
-def deliver(*, to: str, subject: str, text: str, html: str) -> None:
+def unsubscribe_headers(link: str) -> dict[str, str]:
+    """RFC 2369 / RFC 8058: the mail client's own one-click unsubscribe (a POST to `link`)."""
+    return {"List-Unsubscribe": f"<{link}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+
+
+def deliver(
+    *, to: str, subject: str, text: str, html: str, headers: dict[str, str] | None = None
+) -> None:
     """Send now: over SMTP when MAIL_SERVER is set, else into the outbox folder."""
     s = settings()
     msg_id, job_id = _message_id()
     if job_id is not None and store().mail_sent(job_id):
         log.warning("mail job %s was delivered before the worker stopped; not sent again", job_id)
         return
-    msg = build_message(to=to, subject=subject, text=text, html=html, msg_id=msg_id)
+    msg = build_message(
+        to=to, subject=subject, text=text, html=html, msg_id=msg_id, headers=headers
+    )
     if not s.mail_server:
         outbox = s.outbox_path
         outbox.mkdir(parents=True, exist_ok=True)

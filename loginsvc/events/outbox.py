@@ -43,10 +43,12 @@ PROFILE = frozenset(
         "billing_address",
         "shipping_address",
         "customer_number",
+        "groups",
     }
 )
 _PENDING = "loginsvc.events.pending"
 _WRITTEN = "loginsvc.events.written"
+_IN_TX = "loginsvc.events.in_transaction"  # (type, customer id) → its event, until commit
 
 
 def enabled() -> bool:
@@ -120,6 +122,33 @@ def record_signed_in(*, customer_id: int, method: str) -> None:
         log.exception("customer.signed_in for customer %s not recorded", customer_id)
 
 
+def group_names(c: Customer) -> list[str]:
+    return sorted(g.name for g in c.groups)
+
+
+def updated_data(c: Customer, changed: list[str]) -> dict[str, Any]:
+    """customer.updated: the customer as it is now, its groups, and what changed."""
+    return {**customer_data(c), "groups": group_names(c), "changed": sorted(changed)}
+
+
+def record_groups_changed(session: Session, *, customer_ids: set[int]) -> None:
+    """customer.updated for memberships changed by a Core statement (bulk add or
+    remove, a deleted group), in that statement's transaction."""
+    if not enabled() or not customer_ids:
+        return
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    rows = session.scalars(
+        select(Customer)
+        .where(Customer.id.in_(customer_ids))
+        .options(selectinload(Customer.groups))
+        .execution_options(populate_existing=True)
+        .order_by(Customer.id)
+    )
+    _add(session, [new_event("customer.updated", updated_data(c, ["groups"])) for c in rows])
+
+
 def _changed(obj: Any) -> dict[str, list[Any]]:
     """Attribute name → values before this flush, for attributes the flush changes."""
     out = {}
@@ -166,10 +195,7 @@ def _after_flush(session: Session, _ctx: Any) -> None:
                 {**customer_data(obj), "previous_status": changed["status"][0]},
             )
         if PROFILE & changed.keys():
-            emit(
-                "customer.updated",
-                {**customer_data(obj), "changed": sorted(PROFILE & changed.keys())},
-            )
+            emit("customer.updated", updated_data(obj, list(PROFILE & changed.keys())))
         if "newsletter" in changed:
             emit("customer.consent_changed", {**customer_data(obj), "source": None})
     for obj in session.new:
@@ -188,14 +214,44 @@ def _after_flush(session: Session, _ctx: Any) -> None:
             emit("customer.consent_changed", data)
 
 
+def _merge(earlier: OutboxEvent, later: OutboxEvent) -> None:
+    """One change flushed in steps (an autoflush, then the commit): one event for it.
+
+    The earlier event gets the customer as it is now; a customer created in this
+    transaction stays one customer.created, whatever else the transaction did.
+    """
+    old, new = earlier.payload["data"], later.payload["data"]
+    if earlier.type != later.type:
+        data = {**old, **{k: v for k, v in new.items() if k in old}}
+    else:
+        data = {**new}
+        if "changed" in old:
+            data["changed"] = sorted(set(old["changed"]) | set(new["changed"]))
+        if "previous_status" in old:
+            data["previous_status"] = old["previous_status"]
+    earlier.payload = {**earlier.payload, "data": data}
+
+
 def _after_flush_postexec(session: Session, _ctx: Any) -> None:
     # Added after the flush, so the commit's next flush round writes them in this transaction.
     pending = session.info.pop(_PENDING, None)
-    if pending:
-        _add(session, pending)
+    if not pending:
+        return
+    written: dict[tuple[str, int], OutboxEvent] = session.info.setdefault(_IN_TX, {})
+    fresh = []
+    for ev in pending:
+        cid = int(ev.payload["data"]["id"])
+        earlier = written.get((ev.type, cid)) or written.get(("customer.created", cid))
+        if earlier is not None:
+            _merge(earlier, ev)
+        else:
+            written[(ev.type, cid)] = ev
+            fresh.append(ev)
+    _add(session, fresh)
 
 
 def _after_commit(session: Session) -> None:
+    session.info.pop(_IN_TX, None)
     if session.info.pop(_WRITTEN, False) and has_app_context():
         from loginsvc.events.delivery import wake
 
@@ -205,6 +261,7 @@ def _after_commit(session: Session) -> None:
 def _after_rollback(session: Session) -> None:
     session.info.pop(_PENDING, None)
     session.info.pop(_WRITTEN, None)
+    session.info.pop(_IN_TX, None)
 
 
 def install() -> None:

@@ -183,6 +183,91 @@ def test_deletion_is_one_deleted_event(shop, web, mailbox, admin):
     assert outbox(shop)[-1].payload["data"] == {"id": cid, "email": "ana@example.com"}
 
 
+def test_group_membership_by_the_owner_is_one_update_per_customer(shop, web, mailbox, admin):
+    ana = new_account(web, mailbox)["customer"]["id"]
+    bo = new_account(web, mailbox, "bo@example.com")["customer"]["id"]
+    gid = admin.post("/groups", json={"name": "VIP"}).get_json()["id"]
+    before = types(shop)
+    r = admin.post(f"/groups/{gid}/members", json={"customer_ids": [ana, bo, ana]})
+    assert r.status_code == 200 and r.get_json()["added"] == 2, r.get_json()
+    assert types(shop) - before == {"customer.updated": 2}
+    updates = [e.payload["data"] for e in outbox(shop)[-2:]]
+    assert sorted(d["id"] for d in updates) == sorted([ana, bo])
+    assert all(d["groups"] == ["VIP"] and d["changed"] == ["groups"] for d in updates)
+
+
+def test_adding_existing_members_again_writes_no_event(shop, web, mailbox, admin):
+    ana = new_account(web, mailbox)["customer"]["id"]
+    gid = admin.post("/groups", json={"name": "VIP"}).get_json()["id"]
+    assert admin.post(f"/groups/{gid}/members", json={"customer_ids": [ana]}).status_code == 200
+    before = types(shop)
+    r = admin.post(f"/groups/{gid}/members", json={"customer_ids": [ana]})
+    assert r.status_code == 200 and r.get_json()["added"] == 0
+    assert types(shop) == before
+
+
+def test_removing_a_member_is_one_update(shop, web, mailbox, admin):
+    ana = new_account(web, mailbox)["customer"]["id"]
+    bo = new_account(web, mailbox, "bo@example.com")["customer"]["id"]
+    gid = admin.post("/groups", json={"name": "VIP"}).get_json()["id"]
+    admin.post(f"/groups/{gid}/members", json={"customer_ids": [ana]})
+    before = types(shop)
+    r = admin.delete(f"/groups/{gid}/members", json={"customer_ids": [ana, bo]})
+    assert r.status_code == 200 and r.get_json()["removed"] == 1, r.get_json()
+    assert types(shop) - before == {"customer.updated": 1}
+    data = outbox(shop)[-1].payload["data"]
+    assert (data["id"], data["groups"], data["changed"]) == (ana, [], ["groups"])
+
+
+def test_deleting_a_group_is_one_update_per_member(shop, web, mailbox, admin):
+    ana = new_account(web, mailbox)["customer"]["id"]
+    vip = admin.post("/groups", json={"name": "VIP"}).get_json()["id"]
+    b2b = admin.post("/groups", json={"name": "B2B"}).get_json()["id"]
+    admin.post(f"/groups/{vip}/members", json={"customer_ids": [ana]})
+    admin.post(f"/groups/{b2b}/members", json={"customer_ids": [ana]})
+    before = types(shop)
+    assert admin.delete(f"/groups/{vip}").status_code == 204
+    assert types(shop) - before == {"customer.updated": 1}
+    assert outbox(shop)[-1].payload["data"]["groups"] == ["B2B"]
+
+
+def test_renaming_a_group_is_one_update_per_member(shop, web, mailbox, admin):
+    ana = new_account(web, mailbox)["customer"]["id"]
+    new_account(web, mailbox, "bo@example.com")
+    gid = admin.post("/groups", json={"name": "VIP"}).get_json()["id"]
+    admin.post(f"/groups/{gid}/members", json={"customer_ids": [ana]})
+    before = types(shop)
+    assert admin.patch(f"/groups/{gid}", json={"name": "Gold"}).status_code == 200
+    assert types(shop) - before == {"customer.updated": 1}
+    data = outbox(shop)[-1].payload["data"]
+    assert (data["id"], data["groups"], data["changed"]) == (ana, ["Gold"], ["groups"])
+    before = types(shop)
+    assert admin.patch(f"/groups/{gid}", json={"name": "Gold"}).status_code == 200
+    assert types(shop) == before  # the same name again is no change
+
+
+def test_groups_and_name_in_one_patch_is_one_update(shop, web, mailbox, admin):
+    ana = new_account(web, mailbox)["customer"]["id"]
+    admin.post("/groups", json={"name": "VIP"})
+    admin.post("/groups", json={"name": "B2B"})
+    before = types(shop)
+    r = admin.patch(f"/customers/{ana}", json={"groups": ["VIP", "B2B"], "name": "Ana"})
+    assert r.status_code == 200, r.get_json()
+    assert types(shop) - before == {"customer.updated": 1}
+    data = outbox(shop)[-1].payload["data"]
+    assert (data["groups"], data["changed"]) == (["B2B", "VIP"], ["groups", "name"])
+
+
+def test_patching_the_same_groups_again_writes_no_event(shop, web, mailbox, admin):
+    ana = new_account(web, mailbox)["customer"]["id"]
+    admin.post("/groups", json={"name": "VIP"})
+    assert admin.patch(f"/customers/{ana}", json={"groups": ["VIP"]}).status_code == 200
+    before = types(shop)
+    r = admin.patch(f"/customers/{ana}", json={"groups": ["vip"]})
+    assert r.status_code == 200 and r.get_json()["groups"] == ["VIP"], r.get_json()
+    assert types(shop) == before
+
+
 def test_nothing_is_written_without_events_url(make_app, mailbox):
     app = make_app()
     sign_in(app.test_client(), mailbox, "ana@example.com")

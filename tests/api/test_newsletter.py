@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -122,6 +124,29 @@ def test_one_click_unsubscribe_post(shop, web, mailbox):
     r = web.post(f"{parts.path}?{parts.query}", data={"List-Unsubscribe": "One-Click"})
     assert r.status_code == 200
     assert customer(shop, "click@example.com").newsletter is False
+
+
+def test_newsletter_mail_offers_one_click_unsubscribe_in_its_headers(shop, web, mailbox):
+    confirm, unsub = signup(web, mailbox, "header@example.com")
+    web.post("/newsletter/confirm", data={"token": token_of(confirm)})
+    msg = email.message_from_bytes(mailbox.to("header@example.com")[-1].raw,
+                                   policy=email.policy.default)
+    assert msg["List-Unsubscribe"] == f"<{unsub}>"  # RFC 2369, the same link as in the text
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"  # RFC 8058
+    # What a mail provider does with them: POST the one-click body to that URL.
+    parts = urlsplit(msg["List-Unsubscribe"].strip("<>"))
+    r = web.post(f"{parts.path}?{parts.query}", data={"List-Unsubscribe": "One-Click"})
+    assert r.status_code == 200
+    assert customer(shop, "header@example.com").newsletter is False
+    assert consent_events(shop)[-1] == (False, "unsubscribe")
+
+
+def test_login_mail_has_no_unsubscribe_headers(web, mailbox):
+    assert web.post("/api/v1/auth/login-link", json={"email": "login@example.com"}).status_code \
+        == 202
+    msg = email.message_from_bytes(mailbox.wait_for("login@example.com")[-1].raw,
+                                   policy=email.policy.default)
+    assert msg["List-Unsubscribe"] is None and msg["List-Unsubscribe-Post"] is None
 
 
 def test_bad_unsubscribe_token_is_400(web):

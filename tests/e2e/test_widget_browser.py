@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from tests.helpers import free_port
+from tests.helpers import free_port, mail_code
 
 pytestmark = pytest.mark.e2e
 
@@ -90,6 +90,54 @@ def test_widget_signs_in_in_place_and_me_resolves(shop_and_storefront, chromium_
         "a => getComputedStyle(a).color")
     assert accent == "rgb(10, 125, 50)"  # the shop's --loginsvc-accent
     assert errors == []
+
+
+def test_widget_signs_in_with_the_code_in_place(shop_and_storefront, chromium_page, mailbox):
+    base, store, _ = shop_and_storefront
+    page = chromium_page
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(store + "/")
+    assert page.evaluate("window.loginsvc.me()") is None
+    widget = page.locator("loginsvc-account")
+    widget.get_by_role("button", name="Sign in").click()
+    widget.get_by_label("E-mail address").fill("code.shopper@example.com")
+    widget.get_by_role("button", name="Send me a code").click()
+    widget.get_by_text("or use the link in the mail").wait_for()
+
+    code = mail_code(mailbox.wait_for("code.shopper@example.com")[0])
+    widget.get_by_label("The 6-digit code from the e-mail").fill(code)
+    widget.get_by_role("button", name="Sign in").click()
+
+    widget.get_by_text("Hello, code.shopper@example.com").wait_for(timeout=15_000)
+    me = page.evaluate("window.loginsvc.me()")
+    assert me["email"] == "code.shopper@example.com" and me["status"] == "active"
+    assert widget.get_by_role("link", name="My account").get_attribute("href") == base + "/account"
+    assert errors == []
+
+
+def test_widget_says_a_wrong_code_is_wrong_and_stays_signed_out(shop_and_storefront,
+                                                                 chromium_page, mailbox):
+    _, store, _ = shop_and_storefront
+    page = chromium_page
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(store + "/")
+    widget = page.locator("loginsvc-account")
+    widget.get_by_role("button", name="Sign in").click()
+    widget.get_by_label("E-mail address").fill("wrong.code@example.com")
+    widget.get_by_role("button", name="Send me a code").click()
+    code = mail_code(mailbox.wait_for("wrong.code@example.com")[0])
+    widget.get_by_label("The 6-digit code from the e-mail").fill(
+        "000000" if code != "000000" else "111111")
+    widget.get_by_role("button", name="Sign in").click()
+    widget.get_by_role("status").filter(has_text="That code is not right. Try again.").wait_for()
+    session = page.evaluate("""fetch(loginsvc.base + '/api/v1/widget/session',
+        {credentials: 'include'}).then(r => r.json())""")
+    assert session == {"signed_in": False}
+    # Only the browser's own note of the API's 400 answer, nothing thrown by the widget.
+    assert errors and all("status of 400" in e for e in errors), errors
 
 
 def test_widget_speaks_the_page_language(shop_and_storefront, chromium_page):

@@ -9,6 +9,8 @@ it fails.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -70,16 +72,35 @@ def _cli(php: str, *args: str) -> dict[str, Any]:
     return dict(json.loads(out.strip().splitlines()[-1]))
 
 
+class Service:
+    """The service on a loopback port; `restart` puts an app with other settings behind
+    the same URL and database, as an owner restarting loginsvc with a new setting does."""
+
+    def __init__(self, make_app: Any) -> None:
+        self.make_app = make_app
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self.app = make_app(public_url=self.url, wordpress_sso_secrets=(SECRET,))
+
+    def restart(self, **settings: Any) -> None:
+        self.app = self.make_app(public_url=self.url, wordpress_sso_secrets=(SECRET,), **settings)
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        return self.app(environ, start_response)
+
+
 @pytest.fixture
-def service(make_app: Any) -> Iterator[str]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    app = make_app(public_url=base, wordpress_sso_secrets=(SECRET,))
-    server = make_server("127.0.0.1", port, app, threaded=True)
+def live_service(make_app: Any) -> Iterator[Service]:
+    svc = Service(make_app)
+    server = make_server("127.0.0.1", int(svc.url.rsplit(":", 1)[1]), svc, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield base
+    yield svc
     server.shutdown()
+
+
+@pytest.fixture
+def service(live_service: Service) -> str:
+    return live_service.url
 
 
 # -- the plugin's PHP with php-cli ---------------------------------------------------
@@ -211,7 +232,7 @@ def wordpress(php: str, service: str, tmp_path: Path) -> Iterator[Callable[..., 
     _need(os.path.exists(CHROMIUM), "Debian's chromium")
     started: list[tuple[subprocess.Popen[bytes], str, Path]] = []
 
-    def build(secret: str) -> WordPress:
+    def build(secret: str, role: str = "subscriber") -> WordPress:
         db = f"loginsvc_wp_{secrets.token_hex(5)}"
         _mysql(php, f"CREATE DATABASE `{db}` CHARACTER SET utf8mb4")
         docroot = tmp_path / f"wp-{db}"
@@ -228,7 +249,7 @@ def wordpress(php: str, service: str, tmp_path: Path) -> Iterator[Callable[..., 
         (docroot / "wp-content" / "plugins" / "loginsvc-sso").symlink_to(PLUGIN)
         login, password, email = "wpshopper", secrets.token_urlsafe(12), "Shopper@Example.com"
         out = _run_php(php, PHP_TESTS / "install-wordpress.php", docroot, service, secret,
-                       login, password, email, "Wendy Shopper")
+                       login, password, email, "Wendy Shopper", role)
         user_id = int(json.loads(out.strip().splitlines()[-1])["user_id"])
         env = {**os.environ, "PHP_CLI_SERVER_WORKERS": "4"}
         # Its own process group: with workers, `php -S` forks children that a
@@ -317,3 +338,39 @@ def test_wrong_secret_keeps_the_wordpress_login_and_says_why(wordpress, service,
     notice = page.locator("[role=alert]").inner_text()
     assert "signing in to the shop failed" in notice and "invalid_signature" in notice
     assert page.request.get(service + "/api/v1/me").status == 401
+
+
+def _wc_delivery(url: str, secret: str) -> requests.Response:
+    """A WooCommerce `order.created` delivery as WooCommerce signs it (base64 HMAC-SHA256
+    of the raw body with the webhook's secret)."""
+    body = (ROOT / "tests" / "fixtures" / "platforms" / "woocommerce" / "order_created.json"
+            ).read_bytes()
+    sig = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+    return requests.post(url, data=body, timeout=10, headers={
+        "Content-Type": "application/json", "X-WC-Webhook-Topic": "order.created",
+        "X-WC-Webhook-Resource": "order", "X-WC-Webhook-Event": "created",
+        "X-WC-Webhook-Delivery-ID": secrets.token_hex(16), "X-WC-Webhook-Signature": sig})
+
+
+@pytest.mark.e2e
+def test_settings_page_shows_the_woocommerce_url_and_a_secret_the_service_accepts(
+        wordpress, live_service, page):
+    wp = wordpress(SECRET, role="administrator")
+    _wp_login(page, wp)
+    page.wait_for_url(live_service.url + "/account")
+    page.goto(wp.url + "/wp-admin/options-general.php?page=loginsvc-sso")
+    url = page.input_value("#loginsvc-wc-url")
+    secret = page.input_value("#loginsvc-wc-secret")
+    assert url == live_service.url + "/api/v1/webhooks/woocommerce"
+    assert len(secret) >= 32 and secret.isalnum()
+    page.reload()
+    assert page.input_value("#loginsvc-wc-secret") == secret  # made once, not per view
+
+    # Not yet given to the service: refused.
+    refused = _wc_delivery(url, secret)
+    assert refused.status_code == 401 and refused.json()["code"] == "invalid_signature"
+    # Pasted into WOOCOMMERCE_WEBHOOK_SECRETS, loginsvc restarted: the delivery is an order.
+    live_service.restart(woocommerce_webhook_secrets=(secret,))
+    r = _wc_delivery(url, secret)
+    assert r.status_code == 201, r.text
+    assert r.json()["order_id"] == "727" and r.json()["account_created"] is True

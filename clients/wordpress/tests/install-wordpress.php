@@ -2,7 +2,7 @@
 /**
  * Installs a throw-away WordPress for the end-to-end test and activates the plugin.
  *
- * Usage: php install-wordpress.php DOCROOT SERVICE_URL SECRET LOGIN PASSWORD EMAIL NAME
+ * Usage: php install-wordpress.php DOCROOT SERVICE_URL SECRET LOGIN PASSWORD EMAIL NAME [ROLE]
  * DOCROOT holds a copy of Debian's /usr/share/wordpress with the test's wp-config.php.
  * Prints {"user_id": N}.
  *
@@ -12,10 +12,11 @@
 // phpcs:disable WordPress.WP.AlternativeFunctions, WordPress.Security.EscapeOutput -- a CLI script.
 
 if ( $argc < 8 ) {
-	fwrite( STDERR, "usage: php install-wordpress.php DOCROOT SERVICE_URL SECRET LOGIN PASSWORD EMAIL NAME\n" );
+	fwrite( STDERR, "usage: php install-wordpress.php DOCROOT SERVICE_URL SECRET LOGIN PASSWORD EMAIL NAME [ROLE]\n" );
 	exit( 2 );
 }
 list( , $docroot, $service_url, $secret, $login, $password, $email, $display_name ) = $argv;
+$role = $argc > 8 ? $argv[8] : 'subscriber';
 
 define( 'WP_INSTALLING', true );
 $_SERVER['HTTP_HOST']   = 'localhost';
@@ -30,7 +31,7 @@ $user_id   = wp_insert_user(
 		'user_pass'    => $password,
 		'user_email'   => $email,
 		'display_name' => $display_name,
-		'role'         => 'subscriber',
+		'role'         => $role,
 	)
 );
 if ( is_wp_error( $user_id ) ) {
