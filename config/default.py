@@ -62,6 +62,8 @@ class Settings:
     wordpress_sso_secrets: tuple[str, ...] = ()
     shop_name: str = "Our shop"
     admin_email: str = ""
+    # Seconds an owner's e-mailed /admin sign-in link lives.
+    admin_link_max_age: int = 900
     # Rate limits: requests per window.
     ip_limit: int = 30
     ip_window: int = 60
@@ -138,6 +140,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         wordpress_sso_secrets=_csv(e.get("WORDPRESS_SSO_SECRETS")),
         shop_name=e.get("SHOP_NAME") or "Our shop",
         admin_email=e.get("ADMIN_EMAIL", "").strip(),
+        admin_link_max_age=_int("ADMIN_LINK_MAX_AGE", e.get("ADMIN_LINK_MAX_AGE"), 900),
         ip_limit=_int("RATE_LIMIT_IP", e.get("RATE_LIMIT_IP"), 30),
         email_limit=_int("RATE_LIMIT_EMAIL", e.get("RATE_LIMIT_EMAIL"), 5),
         web_concurrency=_int("WEB_CONCURRENCY", e.get("WEB_CONCURRENCY"), 0),

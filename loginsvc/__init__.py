@@ -101,7 +101,9 @@ def register_i18n(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from loginsvc.admin import log_views as admin_log
     from loginsvc.admin import views as admin
+    from loginsvc.admin.console import pages as console
     from loginsvc.auth import pages as views
     from loginsvc.auth import views as auth
     from loginsvc.core import codes as _codes  # noqa: F401  (declares the error codes)
@@ -112,7 +114,7 @@ def register_blueprints(app: Flask) -> None:
     from loginsvc.orders import views as orders
     from loginsvc.sso import views as sso
 
-    for module in (health, auth, orders, me, admin, sso, views, account, ops):
+    for module in (health, auth, orders, me, admin, admin_log, sso, views, account, console, ops):
         app.register_blueprint(module.bp)
 
 

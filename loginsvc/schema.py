@@ -7,6 +7,7 @@ declared in a domain's own `models.py` is known to both. A domain that adds a
 
 from __future__ import annotations
 
+from loginsvc.admin import models as _admin_models  # noqa: F401
 from loginsvc.core.models import Base
 
 __all__ = ["Base"]

@@ -1,0 +1,304 @@
+"""Owners' sign-in to /admin: an e-mailed single-use link, then the `loginsvc_admin` session.
+
+Apart from shoppers' on purpose: its own token salt, its own cookie and its own
+Redis keys, so no shopper session or link can ever open the console. The link
+is spent by the same two marks as a shopper's (Redis SET NX and a used_tokens
+row), and only by a POST: mail scanners that fetch the GET see a button.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from dataclasses import asdict, dataclass
+from urllib.parse import urlencode
+
+from flask import current_app, g, request
+from sqlalchemy.exc import IntegrityError
+from werkzeug.wrappers import Response
+
+from loginsvc.admin.owners import Member, find_member
+from loginsvc.auth.tokens import TokenInvalid, TokenSigner
+from loginsvc.core import mailer
+from loginsvc.core.emails import normalise
+from loginsvc.core.errors import ProblemError
+from loginsvc.core.extensions import db
+from loginsvc.core.i18n import duration_in_words
+from loginsvc.core.models import UsedToken
+from loginsvc.core.runtime import now, settings, store
+
+log = logging.getLogger("loginsvc.admin.console")
+
+COOKIE = "loginsvc_admin"
+SALT = "loginsvc.admin-link.v1"
+IDLE_SECONDS = 12 * 3600
+TOUCH_EVERY = 60
+
+
+def _h(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+# -- links ------------------------------------------------------------------------
+
+
+def _signer() -> TokenSigner:
+    s = settings()
+    return TokenSigner(s.secret_keys, salt=SALT, max_age=s.admin_link_max_age)
+
+
+def request_admin_link(*, email: str, ip: str) -> None:
+    """Queue a sign-in link. The same answer, and no mail, for an address that is no owner."""
+    s = settings()
+    allowed, retry_after = store().hit("admin-login-ip", ip, limit=s.ip_limit, window=s.ip_window)
+    if not allowed:
+        raise ProblemError(
+            429,
+            "rate_limited",
+            "Too many requests; try again later.",
+            headers={"Retry-After": str(retry_after)},
+        )
+    email = email.strip()
+    if not email or len(email) > 320 or "@" not in email:
+        return
+    ok, _ = store().hit("admin-login-email", normalise(email), limit=s.email_limit, window=3600)
+    if ok:
+        # Whether the address is an owner is decided in the worker: same timing for all.
+        mailer.enqueue("loginsvc.admin.console.auth.send_admin_link", email=email)
+
+
+def send_admin_link(*, email: str) -> None:
+    """The mail job (runs in the worker)."""
+    from loginsvc.core.jobs import app_context
+
+    with app_context():
+        send_admin_link_now(email=email)
+
+
+def send_admin_link_now(*, email: str) -> None:
+    s = settings()
+    member = find_member(db.session, email=email, admin_email=s.admin_email)
+    db.session.rollback()
+    if member is None:
+        return
+    token = _signer().dumps(
+        {"v": 1, "e": member.email_norm, "j": secrets.token_urlsafe(16), "t": int(now() * 1000)}
+    )
+    link = f"{s.public_url}/admin/login/verify?{urlencode({'token': token})}"
+    subject, text, html = mailer.render(
+        "admin_link", "en", {"link": link, "valid_for": duration_in_words(s.admin_link_max_age)}
+    )
+    mailer.deliver(to=member.email, subject=subject, text=text, html=html)
+    if not s.mail_server:
+        log.warning("console sign-in link written to %s", s.outbox_path)
+
+
+@dataclass(frozen=True)
+class AdminToken:
+    email_norm: str
+    jti: str
+    issued_at: float
+
+
+def parse_admin_token(token: str) -> AdminToken:
+    try:
+        data = _signer().loads(token)
+        tok = AdminToken(
+            email_norm=str(data["e"]), jti=str(data["j"]), issued_at=int(data["t"]) / 1000.0
+        )
+        if data.get("v") != 1:
+            raise TokenInvalid("unknown version")
+    except (TokenInvalid, KeyError, TypeError, ValueError):
+        raise ProblemError(400, "invalid_token", "This is not a valid sign-in link.") from None
+    if now() - tok.issued_at > settings().admin_link_max_age:
+        raise ProblemError(410, "token_expired", "This sign-in link has expired.")
+    return tok
+
+
+def check_admin_token(token: str) -> AdminToken:
+    """For the GET page: valid and unused, without spending it."""
+    tok = parse_admin_token(token)
+    if store().token_used(tok.jti) or db.session.get(UsedToken, tok.jti) is not None:
+        db.session.rollback()
+        raise ProblemError(410, "token_used", "This sign-in link was already used.")
+    db.session.rollback()
+    return tok
+
+
+def consume_admin_token(token: str) -> Member:
+    """Spend the link once (POST) and name the member it signs in."""
+    tok = parse_admin_token(token)
+    expires = tok.issued_at + settings().admin_link_max_age
+    if not store().mark_token_used(tok.jti, expires_at=expires):
+        raise ProblemError(410, "token_used", "This sign-in link was already used.")
+    sess = db.session
+    sess.rollback()
+    sess.add(UsedToken(jti=tok.jti, expires_at=dt.datetime.fromtimestamp(expires, dt.UTC)))
+    try:
+        sess.commit()
+    except IntegrityError:
+        sess.rollback()
+        raise ProblemError(410, "token_used", "This sign-in link was already used.") from None
+    except Exception:
+        sess.rollback()
+        store().unmark_token_used(tok.jti)
+        raise
+    member = find_member(sess, email=tok.email_norm, admin_email=settings().admin_email)
+    sess.rollback()
+    if member is None:
+        raise ProblemError(403, "forbidden", "This address may no longer use the console.")
+    return member
+
+
+# -- sessions ---------------------------------------------------------------------
+
+
+@dataclass
+class AdminSession:
+    id: str
+    email_norm: str
+    created_at: float
+    last_seen: float
+    user_agent: str
+    ip: str
+
+
+@dataclass
+class Console:
+    """Who is using the console in this request."""
+
+    member: Member
+    session: AdminSession
+    token: str
+
+
+def _keys(token: str | None = None, email_norm: str | None = None) -> tuple[str, str]:
+    p = settings().redis_prefix
+    return (
+        f"{p}adm:sess:{_h(token)}" if token else "",
+        f"{p}adm:member:{_h(email_norm)}" if email_norm else "",
+    )
+
+
+def start_admin_session(member: Member) -> str:
+    token = secrets.token_urlsafe(32)
+    t = now()
+    record = AdminSession(
+        id=secrets.token_hex(8),
+        email_norm=member.email_norm,
+        created_at=t,
+        last_seen=t,
+        user_agent=(request.headers.get("User-Agent") or "")[:300],
+        ip=request.remote_addr or "unknown",
+    )
+    skey, mkey = _keys(token, member.email_norm)
+    r = current_app.extensions["loginsvc.redis"]
+    pipe = r.pipeline(transaction=True)
+    pipe.set(skey, json.dumps(asdict(record)), ex=IDLE_SECONDS)
+    pipe.hset(mkey, record.id, _h(token))
+    pipe.expire(mkey, IDLE_SECONDS)
+    pipe.execute()
+    return token
+
+
+def current_console() -> Console | None:
+    """The signed-in owner of this request (cached on g); None without a live session."""
+    if "console" in g:
+        cached: Console | None = g.console
+        return cached
+    g.console = None
+    token = request.cookies.get(COOKIE)
+    if not token or len(token) > 200:
+        return None
+    r = current_app.extensions["loginsvc.redis"]
+    skey, _ = _keys(token)
+    raw = r.get(skey)
+    if not raw:
+        return None
+    record = AdminSession(**json.loads(raw))
+    member = find_member(db.session, email=record.email_norm, admin_email=settings().admin_email)
+    if member is None:  # removed since: the session ends with the membership
+        end_admin_session(record.email_norm, record.id)
+        return None
+    t = now()
+    if t - record.last_seen > TOUCH_EVERY:
+        record.last_seen = t
+        record.ip = request.remote_addr or "unknown"
+        _, mkey = _keys(email_norm=record.email_norm)
+        pipe = r.pipeline(transaction=False)
+        pipe.set(skey, json.dumps(asdict(record)), ex=IDLE_SECONDS, xx=True)
+        pipe.expire(mkey, IDLE_SECONDS)
+        pipe.execute()
+    g.console = Console(member=member, session=record, token=token)
+    return g.console
+
+
+def list_admin_sessions(email_norm: str) -> list[AdminSession]:
+    r = current_app.extensions["loginsvc.redis"]
+    _, mkey = _keys(email_norm=email_norm)
+    mapping = r.hgetall(mkey)
+    p = settings().redis_prefix
+    out: list[AdminSession] = []
+    stale = []
+    for sid, th in mapping.items():
+        raw = r.get(f"{p}adm:sess:{th.decode() if isinstance(th, bytes) else th}")
+        if raw:
+            out.append(AdminSession(**json.loads(raw)))
+        else:
+            stale.append(sid)
+    if stale:
+        r.hdel(mkey, *stale)
+    out.sort(key=lambda s: s.created_at, reverse=True)
+    return out
+
+
+def end_admin_session(email_norm: str, session_id: str) -> bool:
+    r = current_app.extensions["loginsvc.redis"]
+    _, mkey = _keys(email_norm=email_norm)
+    th = r.hget(mkey, session_id)
+    if th is None:
+        return False
+    th = th.decode() if isinstance(th, bytes) else th
+    pipe = r.pipeline(transaction=True)
+    pipe.delete(f"{settings().redis_prefix}adm:sess:{th}")
+    pipe.hdel(mkey, session_id)
+    pipe.execute()
+    return True
+
+
+def csrf_token() -> str:
+    console = g.get("console")
+    if console is None:
+        return ""
+    key = settings().secret_keys[0].encode()
+    msg = b"admin-csrf:" + console.session.id.encode()
+    return hmac.new(key, msg, hashlib.sha256).hexdigest()[:40]
+
+
+def check_csrf() -> None:
+    sent = request.form.get("csrf_token", "")
+    expected = csrf_token()
+    if not sent or not expected or not hmac.compare_digest(sent, expected):
+        raise ProblemError(403, "csrf_failed", "The form has expired; reload the page.")
+
+
+def set_cookie(response: Response, token: str) -> None:
+    secure = settings().public_url.startswith("https://")
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=IDLE_SECONDS,
+        httponly=True,
+        samesite="Strict",
+        secure=secure,
+        path="/admin",
+    )
+
+
+def clear_cookie(response: Response) -> None:
+    secure = settings().public_url.startswith("https://")
+    response.delete_cookie(COOKIE, httponly=True, samesite="Strict", secure=secure, path="/admin")

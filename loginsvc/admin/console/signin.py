@@ -1,0 +1,84 @@
+"""/admin/login, the link's landing page, sign-out and the owner's own sessions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import redirect, request
+
+from loginsvc.admin.console import auth
+from loginsvc.admin.console.base import bp, console, done, page
+from loginsvc.auth.sessions import client_ip
+from loginsvc.core.errors import ProblemError
+
+
+@bp.get("")
+@bp.get("/")
+def home() -> Any:
+    return redirect("/admin/customers", code=302)
+
+
+@bp.get("/login")
+def login_form() -> Any:
+    return page("pages/admin/login.html", sent=request.args.get("sent") == "1")
+
+
+@bp.post("/login")
+def login_submit() -> Any:
+    email = request.form.get("email", "")[:320]
+    auth.request_admin_link(email=email, ip=client_ip())
+    # The same answer whether or not the address may use the console.
+    return redirect("/admin/login?sent=1", code=303)
+
+
+@bp.get("/login/verify")
+def verify_form() -> Any:
+    # A GET never spends the link: mail scanners fetch links before people click them.
+    token = request.args.get("token", "")
+    try:
+        auth.check_admin_token(token)
+    except ProblemError as err:
+        return page("pages/admin/link_error.html", status=err.status, code=err.code)
+    return page("pages/admin/verify.html", token=token)
+
+
+@bp.post("/login/verify")
+def verify() -> Any:
+    try:
+        member = auth.consume_admin_token(request.form.get("token", ""))
+    except ProblemError as err:
+        return page("pages/admin/link_error.html", status=err.status, code=err.code)
+    token = auth.start_admin_session(member)
+    resp = redirect("/admin/customers", code=303)
+    auth.set_cookie(resp, token)
+    return resp
+
+
+@bp.post("/logout")
+def logout() -> Any:
+    c = console()
+    auth.end_admin_session(c.member.email_norm, c.session.id)
+    resp = redirect("/admin/login", code=303)
+    auth.clear_cookie(resp)
+    return resp
+
+
+@bp.get("/sessions")
+def sessions_page() -> Any:
+    c = console()
+    return page(
+        "pages/admin/sessions.html",
+        sessions=auth.list_admin_sessions(c.member.email_norm),
+        current_id=c.session.id,
+    )
+
+
+@bp.post("/sessions/<session_id>/end")
+def end_session(session_id: str) -> Any:
+    c = console()
+    auth.end_admin_session(c.member.email_norm, session_id[:32])
+    if session_id == c.session.id:
+        resp = redirect("/admin/login", code=303)
+        auth.clear_cookie(resp)
+        return resp
+    return done("/admin/sessions", "session_ended")
