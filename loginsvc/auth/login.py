@@ -10,6 +10,7 @@ from urllib.parse import urlencode, urlsplit
 from sqlalchemy.exc import IntegrityError
 
 from loginsvc.admin.shop_settings import account_mode
+from loginsvc.admin.timeline import record as timeline_event
 from loginsvc.auth import revocations, sessions
 from loginsvc.auth.tokens import LoginToken, TokenExpired, TokenInvalid
 from loginsvc.core import mailer
@@ -65,6 +66,7 @@ def request_login_link(*, email: str, next_url: str | None, locale: str | None, 
     ok, _ = store().hit("login-email", address.norm, limit=s.email_limit, window=s.email_window)
     if not ok:
         log.info("login link suppressed by the per-address limit")
+        timeline_event(email=address.norm, kind="link.refused", detail={"reason": "rate_limited"})
         metrics.rate_limit_hits.labels(limit="login-email").inc()
         return
     # Everything that depends on whether the address is known happens in the
@@ -90,6 +92,7 @@ def send_login_link_now(
     customer = customers_svc.find_by_email(db.session, address.norm)
     if customer is not None and customer.status == "blocked":
         log.info("no login link for a blocked customer")
+        timeline_event(customer_id=customer.id, kind="link.refused", detail={"reason": "blocked"})
         return
     if account_mode() == "disabled":
         return
@@ -114,6 +117,12 @@ def send_login_link_now(
     )
     # End the read transaction before the slow part (SQLite: never hold a lock over SMTP).
     db.session.rollback()
+    timeline_event(
+        customer_id=customer.id if customer else None,
+        email=to,
+        kind="link.issued",
+        detail={"mail": template},
+    )
     mailer.deliver(to=to, subject=subject, text=text, html=html)
     if not settings().mail_server:
         # The embedded default has no mail server: show the link where a developer looks.
@@ -194,11 +203,18 @@ def verify_and_sign_in(token: str) -> SignIn:
     # The atomic mark answers "used before?"; the durable mark is checked by the
     # insert in _consume and the customer inside its transaction, so nothing is read twice.
     if not store().mark_token_used(tok.jti, expires_at=expires):
+        timeline_event(email=tok.email, kind="link.refused", detail={"reason": "token_used"})
         raise ProblemError(410, "token_used", "This login link was already used.")
     try:
         customer = _consume(tok, expires)
     except ProblemError as err:
         db.session.rollback()
+        timeline_event(
+            customer_id=tok.customer_id,
+            email=tok.email,
+            kind="link.refused",
+            detail={"reason": err.code},
+        )
         if err.code != "token_used":
             # Refused (blocked, revoked, pending, disabled): the link is not spent by it.
             store().unmark_token_used(tok.jti)
@@ -208,6 +224,7 @@ def verify_and_sign_in(token: str) -> SignIn:
         db.session.rollback()
         store().unmark_token_used(tok.jti)
         raise
+    timeline_event(customer_id=customer.id, kind="link.used")
     if customer.status == "pending":
         from loginsvc.core.notifications import notify_pending_registration
 

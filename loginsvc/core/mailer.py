@@ -25,6 +25,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from redis import Redis
 from rq import Queue, Retry
 
+from loginsvc.admin.timeline import record as timeline_event
 from loginsvc.core.extensions import mail
 from loginsvc.core.i18n import DEFAULT, normalise_locale
 from loginsvc.core.runtime import settings
@@ -124,11 +125,16 @@ def deliver(*, to: str, subject: str, text: str, html: str) -> None:
         tmp.rename(outbox / name)  # readers never see half a file
         log.info("mail written to outbox", extra={"file": name, "date": formatdate()})
         metrics.mail_sent.labels(transport="outbox").inc()
+        timeline_event(email=to, kind="mail.sent", detail={"subject": subject})
         return
     try:
         mail.send(msg)
     except (smtplib.SMTPException, OSError, TimeoutError) as exc:
         log.warning("SMTP send failed, will retry: %s", type(exc).__name__)
+        timeline_event(
+            email=to, kind="mail.failed", detail={"subject": subject, "error": type(exc).__name__}
+        )
         metrics.count_send_failure()
         raise MailDeliveryError(str(exc)) from exc
     metrics.mail_sent.labels(transport="smtp").inc()
+    timeline_event(email=to, kind="mail.sent", detail={"subject": subject})
