@@ -101,6 +101,7 @@ def register_i18n(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from loginsvc.admin import branding_views as branding
     from loginsvc.admin import log_views as admin_log
     from loginsvc.admin import views as admin
     from loginsvc.admin.console import pages as console
@@ -114,7 +115,20 @@ def register_blueprints(app: Flask) -> None:
     from loginsvc.orders import views as orders
     from loginsvc.sso import views as sso
 
-    for module in (health, auth, orders, me, admin, admin_log, sso, views, account, console, ops):
+    for module in (
+        health,
+        auth,
+        orders,
+        me,
+        admin,
+        admin_log,
+        sso,
+        views,
+        account,
+        console,
+        branding,
+        ops,
+    ):
         app.register_blueprint(module.bp)
 
 

@@ -42,8 +42,32 @@ class BrandingIn(BaseModel):
 
 
 def branding(default_name: str) -> dict[str, Any]:
-    """What pages and mails show: the stored branding, ADMIN's SHOP_NAME as the fallback name."""
-    values = all_settings()
+    """What pages and mails show: the stored branding, SHOP_NAME as the fallback name.
+
+    Never the reason a page fails: with the database down the defaults are shown
+    (the error page of that outage is rendered through here too).
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from loginsvc.core.extensions import db
+
+    try:
+        values = all_settings()
+    except SQLAlchemyError:
+        db.session.rollback()
+        values = {}
     out = {k: values.get(k) for k in KEYS}
     out["shop_name"] = out["shop_name"] or default_name
     return out
+
+
+def darker(colour: str, factor: float = 0.75) -> str:
+    """The accent's darker shade (hover, links) from "#rrggbb"."""
+    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return "#{:02x}{:02x}{:02x}".format(*(int(v * factor) for v in (r, g, b)))
+
+
+def stylesheet(accent: str | None) -> str:
+    if not accent:
+        return ""
+    return f":root {{ --accent:{accent}; --accent-dark:{darker(accent)}; }}\n"

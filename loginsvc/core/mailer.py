@@ -25,6 +25,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from redis import Redis
 from rq import Queue, Retry
 
+from loginsvc.admin.branding import branding
 from loginsvc.admin.timeline import record as timeline_event
 from loginsvc.core.extensions import mail
 from loginsvc.core.i18n import DEFAULT, normalise_locale
@@ -75,7 +76,8 @@ def render(name: str, locale: str, context: dict[str, Any]) -> tuple[str, str, s
     if _ENV is None:
         _ENV = _template_env()
     loc = normalise_locale(locale) or DEFAULT
-    ctx = {"shop_name": settings().shop_name, "locale": loc, **context}
+    brand = branding(settings().shop_name)
+    ctx = {"shop_name": brand["shop_name"], "brand": brand, "locale": loc, **context}
     with force_locale(loc):
         text = _ENV.get_template(f"{name}.txt").render(ctx)
         html = _ENV.get_template(f"{name}.html").render(ctx)

@@ -183,3 +183,21 @@ def test_keys_shown_once_and_revoked(app: Any, client: Any, owner: str) -> None:
     assert post(client, f"/admin/keys/{kid}/revoke", csrf(client, "/admin/keys")).status_code == 303
     assert client.get("/api/v1/admin/settings", headers={"Authorization": f"Bearer {key}"}
                       ).status_code == 401
+
+
+def test_branding_shows_on_shopper_pages_and_mails(
+    app: Any, client: Any, owner: str, mailbox: Any
+) -> None:
+    r = post(client, "/admin/settings", owner, account_mode="optional", shop_name="Tea House",
+             shop_url="https://tea.example", logo_url="https://tea.example/logo.png",
+             accent_color="#336699")
+    assert r.status_code == 303
+    login = client.get("/login").get_data(as_text=True)
+    assert "Tea House" in login and 'href="https://tea.example"' in login
+    assert 'src="https://tea.example/logo.png"' in login and "/branding.css" in login
+    css = client.get("/branding.css").get_data(as_text=True)
+    assert "--accent:#336699" in css
+    client.post("/api/v1/auth/login-link", json={"email": "buyer@example.com"})
+    mail = mailbox.wait_for("buyer@example.com")[-1]
+    assert "Tea House" in mail.subject
+    assert "https://tea.example/logo.png" in mail.html

@@ -15,6 +15,7 @@ from flask import Blueprint, Response, g, make_response, redirect, render_templa
 from flask_babel import refresh
 
 from loginsvc.admin import audit
+from loginsvc.admin.branding import branding
 from loginsvc.admin.console import auth
 from loginsvc.auth.sessions import check_origin
 from loginsvc.core.error_texts import error_text
@@ -92,7 +93,7 @@ def page(template: str, status: int = 200, **context: Any) -> Response:
     html = render_template(
         template,
         locale=g.page_locale,
-        shop_name=settings().shop_name,
+        shop_name=branding(settings().shop_name)["shop_name"],
         error_text=error_text,
         csrf_token=auth.csrf_token(),
         console=current,
