@@ -1,4 +1,4 @@
-"""/branding.css: the shop's accent colour for every page (a file, so the CSP needs no inline style)."""
+"""/branding.css: the accent colour for every page (a file: the CSP allows no inline style)."""
 
 from __future__ import annotations
 
