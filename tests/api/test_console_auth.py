@@ -157,3 +157,22 @@ def test_sessions_are_listed_and_revocable(app: Any, mailbox: Any) -> None:
         post(laptop, f"/admin/sessions/{sid}/end", token)
     assert phone.get("/admin/customers").status_code == 303
     assert laptop.get("/admin/customers").status_code == 303
+
+
+def test_the_session_idles_out_after_12_hours(app: Any, client: Any, mailbox: Any) -> None:
+    sign_in_owner(client, mailbox)
+    cookie = client.get_cookie("loginsvc_admin", path="/admin")
+    assert cookie is not None and cookie.http_only
+    with app.app_context():
+        import hashlib
+
+        from loginsvc.core.extensions import get_redis
+        from loginsvc.core.runtime import settings
+
+        digest = hashlib.sha256(cookie.value.encode()).hexdigest()
+        key = f"{settings().redis_prefix}adm:sess:{digest}"
+        ttl = get_redis().ttl(key)
+        assert 12 * 3600 - 5 <= ttl <= 12 * 3600
+        get_redis().delete(key)  # what Redis does when the 12 hours pass unused
+    r = client.get("/admin/customers")
+    assert r.status_code == 303 and r.headers["Location"].startswith("/admin/login")

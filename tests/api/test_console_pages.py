@@ -203,3 +203,20 @@ def test_branding_shows_on_shopper_pages_and_mails(
     mail = mailbox.wait_for("buyer@example.com")[-1]
     assert "Tea House" in mail.subject
     assert "https://tea.example/logo.png" in mail.html
+
+
+def test_the_list_pages_by_cursor_keeping_the_filters(app: Any, client: Any, owner: str) -> None:
+    for n in range(55):
+        add_customer(app, f"c{n:02d}@example.com", name=f"C{n:02d}", company="Acme")
+    add_customer(app, "other@example.com", company="Else")
+    first = client.get("/admin/customers?q=acme&sort=name").get_data(as_text=True)
+    assert "55 customers match." in first
+    assert "c00@example.com" in first and "c49@example.com" in first
+    assert "c50@example.com" not in first
+    link = re.search(r'href="(/admin/customers\?[^"]+cursor=[^"]+)" rel="next"', first)
+    next_url = link.group(1)
+    assert "q=acme" in next_url and "sort=name" in next_url
+    second = client.get(next_url.replace("&amp;", "&")).get_data(as_text=True)
+    assert "c50@example.com" in second and "c54@example.com" in second
+    assert "c00@example.com" not in second and "other@example.com" not in second
+    assert 'rel="next"' not in second
