@@ -22,6 +22,7 @@ log = logging.getLogger("loginsvc.timeline")
 
 KINDS = {
     "link.issued",
+    "link.opened",
     "link.used",
     "link.refused",
     "mail.sent",

@@ -149,6 +149,11 @@ def _parse(token: str) -> LoginToken:
     try:
         return login_tokens().parse(token, now=now())
     except TokenExpired:
+        timeline_event(
+            email=login_tokens().peek_email(token),
+            kind="link.refused",
+            detail={"reason": "token_expired"},
+        )
         raise ProblemError(410, "token_expired", "This login link has expired.") from None
     except TokenInvalid:
         raise ProblemError(400, "invalid_token", "This is not a valid login link.") from None
@@ -161,6 +166,8 @@ def check_token(token: str) -> LoginToken:
         raise ProblemError(410, "token_used", "This login link was already used.")
     _check_customer(tok)
     db.session.rollback()
+    # Opened but not (yet) used: a person on the button page, or a mail scanner's preview.
+    timeline_event(customer_id=tok.customer_id, email=tok.email, kind="link.opened")
     return tok
 
 

@@ -94,3 +94,24 @@ def test_the_timeline_tells_why_a_customer_cannot_sign_in(
     page = admin.get(f"/customers/{cid}/timeline?limit=2").get_json()
     assert len(page["events"]) == 2 and page["next_cursor"]
     assert admin.get("/customers/999999/timeline").get_json()["code"] == "customer_not_found"
+
+
+def test_the_timeline_shows_a_preview_and_an_expired_link(make_app: Any, mailbox: Any) -> None:
+    import time
+
+    from tests.api.admin_support import make_key
+
+    app = make_app(login_link_max_age=1)
+    client = app.test_client()
+    cid = add_customer(app, "buyer@example.com", has_account=True)
+    client.post("/api/v1/auth/login-link", json={"email": "buyer@example.com"})
+    token = mailbox.wait_for("buyer@example.com")[-1].token
+    assert client.get(f"/login/verify?token={token}").status_code == 200  # a scanner's preview
+    time.sleep(2.1)
+    r = client.post("/api/v1/auth/verify", json={"token": token})
+    assert r.status_code == 410 and r.get_json()["code"] == "token_expired"
+    key = make_key(app)
+    events = client.get(f"/api/v1/admin/customers/{cid}/timeline",
+                        headers={"Authorization": f"Bearer {key}"}).get_json()["events"]
+    assert [e["kind"] for e in events][:2] == ["link.refused", "link.opened"]
+    assert events[0]["detail"] == {"reason": "token_expired"}
