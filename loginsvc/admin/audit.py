@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from loginsvc.admin.models import AuditEntry, CustomerEvent
 from loginsvc.core.models import Customer
-from loginsvc.core.pagination import decode_cursor, encode_cursor
+from loginsvc.core.pagination import encode_cursor
 from loginsvc.core.timefmt import rfc3339
 
 MAX_DETAIL_TEXT = 200
@@ -91,16 +91,33 @@ def entry_out(e: AuditEntry) -> dict[str, Any]:
     }
 
 
+def id_cursor(cursor: str | None) -> int | None:
+    """The id a newest-first page continues below; 422 for anything not made by us."""
+    from loginsvc.core.errors import InvalidRequest
+    from loginsvc.core.pagination import decode_cursor
+
+    after = decode_cursor(cursor, arity=1)
+    if after is None:
+        return None
+    value = after[0]
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**63:
+        raise InvalidRequest(
+            "The cursor is not valid.",
+            [{"field": "cursor", "message": "not a cursor from this API"}],
+        )
+    return value
+
+
 def list_entries(
     session: Session, *, customer_id: int | None, limit: int, cursor: str | None
 ) -> tuple[list[AuditEntry], str | None]:
     """Newest first, keyset paging on id (§2)."""
-    after = decode_cursor(cursor, arity=1)
+    after = id_cursor(cursor)
     stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit + 1)
     if customer_id is not None:
         stmt = stmt.where(AuditEntry.customer_id == customer_id)
     if after is not None:
-        stmt = stmt.where(AuditEntry.id < int(after[0]))
+        stmt = stmt.where(AuditEntry.id < after)
     rows = list(session.scalars(stmt))
     next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
     return rows[:limit], next_cursor

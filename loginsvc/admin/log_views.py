@@ -21,7 +21,9 @@ P = "/api/v1/admin"
 
 
 class AuditQuery(PageQuery):
-    customer_id: int | None = Field(default=None, ge=1, description="only this customer's")
+    customer_id: int | None = Field(
+        default=None, ge=1, le=2**63 - 1, description="only this customer's"
+    )
 
 
 @endpoint(

@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from loginsvc.admin.audit import id_cursor
 from loginsvc.admin.models import CustomerEvent
-from loginsvc.core.pagination import decode_cursor, encode_cursor
+from loginsvc.core.pagination import encode_cursor
 from loginsvc.core.timefmt import rfc3339
 
 log = logging.getLogger("loginsvc.timeline")
@@ -77,7 +78,7 @@ def list_events(
     session: Session, *, customer_id: int, email_norm: str, limit: int, cursor: str | None
 ) -> tuple[list[CustomerEvent], str | None]:
     """Newest first: the customer's rows, and rows for their address before the row existed."""
-    after = decode_cursor(cursor, arity=1)
+    after = id_cursor(cursor)
     stmt = (
         select(CustomerEvent)
         .where(
@@ -90,7 +91,7 @@ def list_events(
         .limit(limit + 1)
     )
     if after is not None:
-        stmt = stmt.where(CustomerEvent.id < int(after[0]))
+        stmt = stmt.where(CustomerEvent.id < after)
     rows = list(session.scalars(stmt))
     next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
     return rows[:limit], next_cursor
