@@ -15,12 +15,6 @@ from tests.conftest import count_rows
 from tests.helpers import sign_in
 
 
-@pytest.fixture(params=["sqlite"])
-def backend(request: pytest.FixtureRequest) -> str:
-    # The pages add no SQL of their own (the API tests run the services on both databases).
-    return str(request.param)
-
-
 @pytest.fixture
 def owner(client: Any, mailbox: Any) -> str:
     return sign_in_owner(client, mailbox)
@@ -238,3 +232,25 @@ def test_an_exported_list_reimports_unchanged(app: Any, client: Any, owner: str)
     # The card up to its timeline (which now shows the import) reads the same.
     strip = re.compile(r'name="csrf_token" value="[0-9a-f]+"|<table>.*', re.S)
     assert strip.sub("", again) == strip.sub("", card)
+
+
+def test_the_list_shows_the_last_order_with_status_and_payment(
+    app: Any, client: Any, owner: str
+) -> None:
+    import datetime as dt
+
+    cid = add_customer(app, "buyer@example.com", company="Acme")
+    now = dt.datetime.now(dt.UTC)
+    add_order(app, cid, "OLD-1", placed_at=now - dt.timedelta(days=3))
+    add_order(app, cid, "NEW-2", placed_at=now - dt.timedelta(hours=1))
+    with app.app_context():
+        from sqlalchemy import update
+
+        from loginsvc.core.extensions import db
+        from loginsvc.core.models import Order
+
+        db.session.execute(update(Order).where(Order.order_id == "NEW-2").values(
+            status="shipped", extra={"data": {"payment_method": "PayPal"}}))
+        db.session.commit()
+    page = client.get("/admin/customers?q=acme").get_data(as_text=True)
+    assert "shipped · PayPal" in page

@@ -18,6 +18,7 @@ from loginsvc.admin import customers as svc
 from loginsvc.admin import import_export as io_svc
 from loginsvc.admin import xlsx_export as xlsx
 from loginsvc.admin.console.base import bp, done, page, stage
+from loginsvc.admin.last_orders import last_orders
 from loginsvc.admin.search import FilterQuery, ListQuery, filtered, list_customers
 from loginsvc.core import notifications
 from loginsvc.core.errors import InvalidRequest, ProblemError
@@ -67,11 +68,13 @@ def customers() -> Any:
         select(func.count()).select_from(filtered(count_query).order_by(None).subquery())
     )
     out = [svc.admin_customer_out(c) for c in rows]
+    latest = last_orders([c.id for c in rows])
     kept = query.model_dump(exclude={"limit", "cursor"}, exclude_none=True)
     kept = {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in kept.items()}
     return page(
         "pages/admin/customers.html",
         customers=out,
+        latest=latest,
         total=total,
         args=args,
         valid=valid,
