@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
 from tests.api.admin_support import add_customer
-from tests.api.console_support import ORIGIN, csrf, post, request_link, sign_in_owner
+from tests.api.console_support import (
+    ORIGIN,
+    admin_token,
+    csrf,
+    post,
+    request_link,
+    sign_in_owner,
+)
 from tests.helpers import sign_in
 
 
@@ -70,7 +78,14 @@ def test_a_shoppers_link_does_not_open_the_console(make_app: Any, mailbox: Any) 
 
 def test_unknown_addresses_get_the_same_answer_and_no_mail(client: Any, mailbox: Any) -> None:
     r = client.post("/admin/login", data={"email": "stranger@example.com"}, headers=ORIGIN)
-    assert r.status_code == 303 and r.headers["Location"] == "/admin/login?sent=1"
+    assert r.status_code == 303 and r.headers["Location"].startswith("/admin/login?attempt=")
+    page = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "a sign-in link is on its way" in page
+    # A code typed for the stranger's attempt is refused like any wrong code.
+    attempt = r.headers["Location"].split("attempt=")[1]
+    r = client.post("/admin/login/code", data={"attempt": attempt, "code": "123456"},
+                    headers=ORIGIN)
+    assert r.status_code == 400 and 'data-code="invalid_code"' in r.get_data(as_text=True)
     # The owner's mail, sent after the stranger's request, arrives; the stranger's never does.
     request_link(client, mailbox, "owner@shop.test")
     assert mailbox.to("stranger@example.com") == []
@@ -176,3 +191,46 @@ def test_the_session_idles_out_after_12_hours(app: Any, client: Any, mailbox: An
         get_redis().delete(key)  # what Redis does when the 12 hours pass unused
     r = client.get("/admin/customers")
     assert r.status_code == 303 and r.headers["Location"].startswith("/admin/login")
+
+
+def _ask(client: Any, mailbox: Any) -> tuple[str, str, str]:
+    """(attempt, code, link token) of one request for owner@shop.test."""
+    before = len(mailbox.to("owner@shop.test"))
+    r = client.post("/admin/login", data={"email": "owner@shop.test"}, headers=ORIGIN)
+    attempt = r.headers["Location"].split("attempt=")[1]
+    mail = mailbox.wait_for("owner@shop.test", before + 1)[-1]
+    code = re.search(r"page where you asked: (\d{6})", mail.text).group(1)
+    return attempt, code, admin_token(mail)
+
+
+def test_the_code_signs_in_once_and_spends_the_link(client: Any, mailbox: Any) -> None:
+    attempt, code, token = _ask(client, mailbox)
+    r = client.post("/admin/login/code", data={"attempt": attempt, "code": code}, headers=ORIGIN)
+    assert r.status_code == 303 and r.headers["Set-Cookie"].startswith("loginsvc_admin=")
+    assert client.get("/admin/customers").status_code == 200
+    other = client.application.test_client()
+    r = other.post("/admin/login/code", data={"attempt": attempt, "code": code}, headers=ORIGIN)
+    assert r.status_code == 400
+    r = other.post("/admin/login/verify", data={"token": token}, headers=ORIGIN)
+    assert r.status_code == 410 and 'data-code="token_used"' in r.get_data(as_text=True)
+
+
+def test_the_link_spends_the_code(client: Any, mailbox: Any) -> None:
+    attempt, code, token = _ask(client, mailbox)
+    assert client.post("/admin/login/verify", data={"token": token},
+                       headers=ORIGIN).status_code == 303
+    r = client.application.test_client().post(
+        "/admin/login/code", data={"attempt": attempt, "code": code}, headers=ORIGIN)
+    assert r.status_code == 400
+
+
+def test_five_wrong_codes_void_the_code_not_the_link(client: Any, mailbox: Any) -> None:
+    attempt, code, token = _ask(client, mailbox)
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    statuses = [client.post("/admin/login/code", data={"attempt": attempt, "code": wrong},
+                            headers=ORIGIN).status_code for _ in range(5)]
+    assert statuses == [400, 400, 400, 400, 429]
+    r = client.post("/admin/login/code", data={"attempt": attempt, "code": code}, headers=ORIGIN)
+    assert r.status_code == 400
+    r = client.post("/admin/login/verify", data={"token": token}, headers=ORIGIN)
+    assert r.status_code == 303

@@ -55,6 +55,7 @@ def owner_signs_in(page: Any, live: Any, mailbox: Any, email: str) -> None:
     page.get_by_label("E-mail address").fill(email)
     page.get_by_role("button", name="E-mail me a sign-in link").click()
     page.get_by_text("a sign-in link is on its way").wait_for()
+    check_a11y(page)
     token = admin_token(mailbox.wait_for(email, before + 1)[-1])
     page.goto(f"{live.url}/admin/login/verify?token={token}")
     check_a11y(page)

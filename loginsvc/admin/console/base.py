@@ -25,7 +25,13 @@ from loginsvc.core.runtime import settings
 
 bp = Blueprint("console", __name__, url_prefix="/admin")
 
-PUBLIC = {"console.login_form", "console.login_submit", "console.verify_form", "console.verify"}
+PUBLIC = {
+    "console.login_form",
+    "console.login_submit",
+    "console.login_code",
+    "console.verify_form",
+    "console.verify",
+}
 # What staff may post: their own sign-out and sessions.
 STAFF_MAY_POST = {"console.logout", "console.end_session"}
 

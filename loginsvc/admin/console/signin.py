@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import redirect, request
 
@@ -20,15 +21,39 @@ def home() -> Any:
 
 @bp.get("/login")
 def login_form() -> Any:
-    return page("pages/admin/login.html", sent=request.args.get("sent") == "1")
+    attempt = request.args.get("attempt", "")[:64]
+    return page("pages/admin/login.html", sent=bool(attempt), attempt=attempt, code_error=None)
 
 
 @bp.post("/login")
 def login_submit() -> Any:
     email = request.form.get("email", "")[:320]
-    auth.request_admin_link(email=email, ip=client_ip())
+    attempt = auth.request_admin_link(email=email, ip=client_ip())
     # The same answer whether or not the address may use the console.
-    return redirect("/admin/login?sent=1", code=303)
+    return redirect(f"/admin/login?{urlencode({'attempt': attempt})}", code=303)
+
+
+@bp.post("/login/code")
+def login_code() -> Any:
+    attempt = request.form.get("attempt", "")[:64]
+    try:
+        member = auth.consume_admin_code(attempt=attempt, code=request.form.get("code", "")[:12])
+    except ProblemError as err:
+        return page(
+            "pages/admin/login.html",
+            status=err.status,
+            sent=err.code == "invalid_code",
+            attempt=attempt,
+            code_error=err.code,
+        )
+    return _signed_in(member)
+
+
+def _signed_in(member: Any) -> Any:
+    token = auth.start_admin_session(member)
+    resp = redirect("/admin/customers", code=303)
+    auth.set_cookie(resp, token)
+    return resp
 
 
 @bp.get("/login/verify")
@@ -48,10 +73,7 @@ def verify() -> Any:
         member = auth.consume_admin_token(request.form.get("token", ""))
     except ProblemError as err:
         return page("pages/admin/link_error.html", status=err.status, code=err.code)
-    token = auth.start_admin_session(member)
-    resp = redirect("/admin/customers", code=303)
-    auth.set_cookie(resp, token)
-    return resp
+    return _signed_in(member)
 
 
 @bp.post("/logout")
