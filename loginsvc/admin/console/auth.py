@@ -1,4 +1,4 @@
-"""Owners' sign-in to /admin: an e-mailed single-use link, then the `loginsvc_admin` session.
+"""Owners' sign-in to /admin: an e-mailed single-use link (or its code); sessions: sessions.py.
 
 Apart from shoppers' on purpose: its own token salt, its own cookie and its own
 Redis keys, so no shopper session or link can ever open the console. The link
@@ -9,17 +9,12 @@ row), and only by a POST: mail scanners that fetch the GET see a button.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
-import json
 import logging
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from flask import current_app, g, request
 from sqlalchemy.exc import IntegrityError
-from werkzeug.wrappers import Response
 
 from loginsvc.admin.console import codes
 from loginsvc.admin.owners import Member, find_member
@@ -34,14 +29,7 @@ from loginsvc.core.runtime import now, settings, store
 
 log = logging.getLogger("loginsvc.admin.console")
 
-COOKIE = "loginsvc_admin"
 SALT = "loginsvc.admin-link.v1"
-IDLE_SECONDS = 12 * 3600
-TOUCH_EVERY = 60
-
-
-def _h(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 # -- links ------------------------------------------------------------------------
@@ -189,153 +177,3 @@ def spend(*, jti: str, expires: float, email_norm: str) -> Member:
     if member is None:
         raise ProblemError(403, "forbidden", "This address may no longer use the console.")
     return member
-
-
-# -- sessions ---------------------------------------------------------------------
-
-
-@dataclass
-class AdminSession:
-    id: str
-    email_norm: str
-    created_at: float
-    last_seen: float
-    user_agent: str
-    ip: str
-
-
-@dataclass
-class Console:
-    """Who is using the console in this request."""
-
-    member: Member
-    session: AdminSession
-    token: str
-
-
-def _keys(token: str | None = None, email_norm: str | None = None) -> tuple[str, str]:
-    p = settings().redis_prefix
-    return (
-        f"{p}adm:sess:{_h(token)}" if token else "",
-        f"{p}adm:member:{_h(email_norm)}" if email_norm else "",
-    )
-
-
-def start_admin_session(member: Member) -> str:
-    token = secrets.token_urlsafe(32)
-    t = now()
-    record = AdminSession(
-        id=secrets.token_hex(8),
-        email_norm=member.email_norm,
-        created_at=t,
-        last_seen=t,
-        user_agent=(request.headers.get("User-Agent") or "")[:300],
-        ip=request.remote_addr or "unknown",
-    )
-    skey, mkey = _keys(token, member.email_norm)
-    r = current_app.extensions["loginsvc.redis"]
-    pipe = r.pipeline(transaction=True)
-    pipe.set(skey, json.dumps(asdict(record)), ex=IDLE_SECONDS)
-    pipe.hset(mkey, record.id, _h(token))
-    pipe.expire(mkey, IDLE_SECONDS)
-    pipe.execute()
-    return token
-
-
-def current_console() -> Console | None:
-    """The signed-in owner of this request (cached on g); None without a live session."""
-    if "console" in g:
-        cached: Console | None = g.console
-        return cached
-    g.console = None
-    token = request.cookies.get(COOKIE)
-    if not token or len(token) > 200:
-        return None
-    r = current_app.extensions["loginsvc.redis"]
-    skey, _ = _keys(token)
-    raw = r.get(skey)
-    if not raw:
-        return None
-    record = AdminSession(**json.loads(raw))
-    member = find_member(db.session, email=record.email_norm, admin_email=settings().admin_email)
-    if member is None:  # removed since: the session ends with the membership
-        end_admin_session(record.email_norm, record.id)
-        return None
-    t = now()
-    if t - record.last_seen > TOUCH_EVERY:
-        record.last_seen = t
-        record.ip = request.remote_addr or "unknown"
-        _, mkey = _keys(email_norm=record.email_norm)
-        pipe = r.pipeline(transaction=False)
-        pipe.set(skey, json.dumps(asdict(record)), ex=IDLE_SECONDS, xx=True)
-        pipe.expire(mkey, IDLE_SECONDS)
-        pipe.execute()
-    g.console = Console(member=member, session=record, token=token)
-    return g.console
-
-
-def list_admin_sessions(email_norm: str) -> list[AdminSession]:
-    r = current_app.extensions["loginsvc.redis"]
-    _, mkey = _keys(email_norm=email_norm)
-    mapping = r.hgetall(mkey)
-    p = settings().redis_prefix
-    out: list[AdminSession] = []
-    stale = []
-    for sid, th in mapping.items():
-        raw = r.get(f"{p}adm:sess:{th.decode() if isinstance(th, bytes) else th}")
-        if raw:
-            out.append(AdminSession(**json.loads(raw)))
-        else:
-            stale.append(sid)
-    if stale:
-        r.hdel(mkey, *stale)
-    out.sort(key=lambda s: s.created_at, reverse=True)
-    return out
-
-
-def end_admin_session(email_norm: str, session_id: str) -> bool:
-    r = current_app.extensions["loginsvc.redis"]
-    _, mkey = _keys(email_norm=email_norm)
-    th = r.hget(mkey, session_id)
-    if th is None:
-        return False
-    th = th.decode() if isinstance(th, bytes) else th
-    pipe = r.pipeline(transaction=True)
-    pipe.delete(f"{settings().redis_prefix}adm:sess:{th}")
-    pipe.hdel(mkey, session_id)
-    pipe.execute()
-    return True
-
-
-def csrf_token() -> str:
-    console = g.get("console")
-    if console is None:
-        return ""
-    key = settings().secret_keys[0].encode()
-    msg = b"admin-csrf:" + console.session.id.encode()
-    return hmac.new(key, msg, hashlib.sha256).hexdigest()[:40]
-
-
-def check_csrf() -> None:
-    sent = request.form.get("csrf_token", "")
-    expected = csrf_token()
-    if not sent or not expected or not hmac.compare_digest(sent, expected):
-        raise ProblemError(403, "csrf_failed", "The form has expired; reload the page.")
-
-
-def set_cookie(response: Response, token: str) -> None:
-    secure = settings().public_url.startswith("https://")
-    response.set_cookie(
-        COOKIE,
-        token,
-        max_age=IDLE_SECONDS,
-        httponly=True,
-        samesite="Strict",
-        secure=secure,
-        path="/admin",
-    )
-
-
-def clear_cookie(response: Response) -> None:
-    secure = settings().public_url.startswith("https://")
-    response.delete_cookie(COOKIE, httponly=True, samesite="Strict", secure=secure, path="/admin")

@@ -16,7 +16,7 @@ from flask_babel import refresh
 
 from loginsvc.admin import audit
 from loginsvc.admin.branding import branding
-from loginsvc.admin.console import auth
+from loginsvc.admin.console import sessions
 from loginsvc.auth.sessions import check_origin
 from loginsvc.core.error_texts import error_text
 from loginsvc.core.errors import ProblemError
@@ -59,20 +59,20 @@ def _guard() -> Any:
         check_origin()  # a foreign (or missing) Origin is refused before anything else
     if request.endpoint in PUBLIC:
         return None
-    console = auth.current_console()
+    console = sessions.current_console()
     if console is None:
         if request.method == "POST":
             return redirect("/admin/login", code=303)
         return redirect("/admin/login?" + urlencode({"next": request.full_path}), code=303)
     if request.method == "POST":
-        auth.check_csrf()
+        sessions.check_csrf()
         if not console.member.can_write and request.endpoint not in STAFF_MAY_POST:
             raise ProblemError(403, "forbidden", "Staff can look at everything and change nothing.")
     return None
 
 
-def console() -> auth.Console:
-    c: auth.Console = g.console
+def console() -> sessions.Console:
+    c: sessions.Console = g.console
     return c
 
 
@@ -101,7 +101,7 @@ def page(template: str, status: int = 200, **context: Any) -> Response:
         locale=g.page_locale,
         shop_name=branding(settings().shop_name)["shop_name"],
         error_text=error_text,
-        csrf_token=auth.csrf_token(),
+        csrf_token=sessions.csrf_token(),
         console=current,
         can_write=bool(current and current.member.can_write),
         section=request.endpoint,

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 from flask import redirect, request
 
-from loginsvc.admin.console import auth
+from loginsvc.admin.console import auth, sessions
 from loginsvc.admin.console.base import bp, console, done, page
 from loginsvc.auth.sessions import client_ip
 from loginsvc.core.errors import ProblemError
@@ -50,9 +50,9 @@ def login_code() -> Any:
 
 
 def _signed_in(member: Any) -> Any:
-    token = auth.start_admin_session(member)
+    token = sessions.start_admin_session(member)
     resp = redirect("/admin/customers", code=303)
-    auth.set_cookie(resp, token)
+    sessions.set_cookie(resp, token)
     return resp
 
 
@@ -79,9 +79,9 @@ def verify() -> Any:
 @bp.post("/logout")
 def logout() -> Any:
     c = console()
-    auth.end_admin_session(c.member.email_norm, c.session.id)
+    sessions.end_admin_session(c.member.email_norm, c.session.id)
     resp = redirect("/admin/login", code=303)
-    auth.clear_cookie(resp)
+    sessions.clear_cookie(resp)
     return resp
 
 
@@ -90,7 +90,7 @@ def sessions_page() -> Any:
     c = console()
     return page(
         "pages/admin/sessions.html",
-        sessions=auth.list_admin_sessions(c.member.email_norm),
+        sessions=sessions.list_admin_sessions(c.member.email_norm),
         current_id=c.session.id,
     )
 
@@ -98,9 +98,9 @@ def sessions_page() -> Any:
 @bp.post("/sessions/<session_id>/end")
 def end_session(session_id: str) -> Any:
     c = console()
-    auth.end_admin_session(c.member.email_norm, session_id[:32])
+    sessions.end_admin_session(c.member.email_norm, session_id[:32])
     if session_id == c.session.id:
         resp = redirect("/admin/login", code=303)
-        auth.clear_cookie(resp)
+        sessions.clear_cookie(resp)
         return resp
     return done("/admin/sessions", "session_ended")
