@@ -43,7 +43,12 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-test: $(STAMP) system-deps
+# axe-core (npm) is injected into the console pages by the browser tests.
+tests/e2e/node_modules/axe-core/axe.min.js: tests/e2e/package.json
+	npm install --prefix tests/e2e --no-audit --no-fund --silent
+	@touch $@
+
+test: $(STAMP) system-deps tests/e2e/node_modules/axe-core/axe.min.js
 	@set +e; $(BIN)/python -m pytest -n 2 $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing the run"; exit 1; fi; exit $$rc
 

@@ -159,6 +159,8 @@ class Settings:
     events_secrets: tuple[str, ...] = ()
     shop_name: str = "Our shop"
     admin_email: str = ""
+    # Seconds an owner's e-mailed /admin sign-in link lives.
+    admin_link_max_age: int = 900
     # Rate limits: requests per window.
     ip_limit: int = 30
     ip_window: int = 60
@@ -267,6 +269,7 @@ def load_settings(
         events_secrets=_csv(e.get("EVENTS_SECRETS")),
         shop_name=e.get("SHOP_NAME") or "Our shop",
         admin_email=e.get("ADMIN_EMAIL", "").strip(),
+        admin_link_max_age=_int("ADMIN_LINK_MAX_AGE", e.get("ADMIN_LINK_MAX_AGE"), 900),
         ip_limit=_int("RATE_LIMIT_IP", e.get("RATE_LIMIT_IP"), 30),
         email_limit=_int("RATE_LIMIT_EMAIL", e.get("RATE_LIMIT_EMAIL"), 5),
         web_concurrency=_int("WEB_CONCURRENCY", e.get("WEB_CONCURRENCY"), 0),

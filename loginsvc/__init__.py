@@ -118,7 +118,10 @@ def register_i18n(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from loginsvc.admin import branding_views as branding
+    from loginsvc.admin import log_views as admin_log
     from loginsvc.admin import views as admin
+    from loginsvc.admin.console import pages as console
     from loginsvc.auth import (
         attempt_pages,
         attempt_views,
@@ -147,11 +150,14 @@ def register_blueprints(app: Flask) -> None:
         platforms,
         me,
         admin,
+        admin_log,
         events,
         sso,
         storefront,
         views,
         account,
+        console,
+        branding,
         ops,
     ):
         app.register_blueprint(module.bp)

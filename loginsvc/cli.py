@@ -1,4 +1,4 @@
-"""The `loginsvc` command: serve, worker, db upgrade, api-key create|revoke."""
+"""The `loginsvc` command: serve, worker, db upgrade, api-key and owner management."""
 
 from __future__ import annotations
 
@@ -98,6 +98,54 @@ def cmd_api_key_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _owner_session(settings: Settings) -> Any:
+    """A database session only: managing owners needs neither Redis nor the app."""
+    from sqlalchemy.orm import Session
+
+    from loginsvc.core.extensions import make_engine
+
+    if not settings.is_production:
+        migrate(settings)
+    return Session(make_engine(settings.database_url))
+
+
+def cmd_owner_add(args: argparse.Namespace) -> int:
+    from loginsvc.admin.owners import add_owner
+
+    settings = _settings()
+    with _owner_session(settings) as session:
+        try:
+            row = add_owner(session, email=args.email, role=args.role)
+        except ValueError as exc:
+            print(f"loginsvc: {exc}", file=sys.stderr)
+            return 1
+        print(f"{row.email} is {'an owner' if row.role == 'owner' else 'staff'}")
+    return 0
+
+
+def cmd_owner_remove(args: argparse.Namespace) -> int:
+    from loginsvc.admin.owners import remove_owner
+
+    settings = _settings()
+    with _owner_session(settings) as session:
+        if not remove_owner(session, email=args.email):
+            print(f"loginsvc: {args.email!r} is not an owner", file=sys.stderr)
+            return 1
+    print(f"removed {args.email}")
+    return 0
+
+
+def cmd_owner_list(args: argparse.Namespace) -> int:
+    from loginsvc.admin.owners import list_owners
+
+    settings = _settings()
+    with _owner_session(settings) as session:
+        for member in list_owners(session, admin_email=settings.admin_email):
+            note = " (ADMIN_EMAIL)" if member.email == settings.admin_email.strip() else ""
+            print(f"{member.email}\t{member.role}{note}")
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from loginsvc.core.worker import run_worker
 
@@ -154,6 +202,18 @@ def build_parser() -> argparse.ArgumentParser:
     kr = ksub.add_parser("revoke", help="revoke a key at once")
     kr.add_argument("name")
     kr.set_defaults(func=cmd_api_key_revoke)
+
+    o = sub.add_parser("owner", help="who may sign in to the /admin console")
+    osub = o.add_subparsers(dest="owner_command", required=True)
+    oa = osub.add_parser("add", help="add an owner (or staff: read only)")
+    oa.add_argument("email")
+    oa.add_argument("--role", choices=["owner", "staff"], default="owner")
+    oa.set_defaults(func=cmd_owner_add)
+    orm = osub.add_parser("remove", help="remove an owner or staff member")
+    orm.add_argument("email")
+    orm.set_defaults(func=cmd_owner_remove)
+    ol = osub.add_parser("list", help="list owners and staff")
+    ol.set_defaults(func=cmd_owner_list)
     return p
 
 

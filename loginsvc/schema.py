@@ -7,6 +7,7 @@ declared in a domain's own `models.py` is known to both. A domain that adds a
 
 from __future__ import annotations
 
+from loginsvc.admin import models as _admin_models  # noqa: F401
 from loginsvc.auth import models as _auth_models  # noqa: F401  (passkeys, identities)
 from loginsvc.core.models import Base
 from loginsvc.events import models as _events  # noqa: F401

@@ -264,14 +264,18 @@ def update_customer(customer_id: int, body: CustomerPatch) -> Customer:
     return c
 
 
-def delete_customer(customer_id: int, *, key_name: str | None) -> None:
+def delete_customer(
+    customer_id: int, *, key_name: str | None = None, owner: str | None = None
+) -> None:
     """Irreversible; the same rules as a shopper deleting their own account.
 
-    `key_name` is the admin API key that asked; the owner's notice says so.
+    `key_name` is the admin API key that asked, `owner` the console user who did;
+    the owner's notice says which.
     """
     from loginsvc.customers.account_data import delete_customer_data
 
-    if delete_customer_data(customer_id, by="admin", actor=key_name) is None:
+    by, actor = ("console", owner) if owner else ("admin", key_name)
+    if delete_customer_data(customer_id, by=by, actor=actor) is None:
         raise ProblemError(404, "customer_not_found", "No such customer.")
 
 

@@ -42,7 +42,7 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class ExportQuery(FilterQuery):
-    format: Literal["csv", "json"] = "csv"
+    format: Literal["csv", "json", "xlsx"] = "csv"
 
 
 def spreadsheet_safe(value: str) -> str:

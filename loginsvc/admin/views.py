@@ -6,8 +6,8 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, make_response, request, stream_with_context
 
+from loginsvc.admin import audit, groups, xlsx_export
 from loginsvc.admin import customers as admin_customers
-from loginsvc.admin import groups
 from loginsvc.admin import import_export as io_svc
 from loginsvc.admin import importer as customer_import
 from loginsvc.admin import search as customer_search
@@ -21,6 +21,19 @@ from loginsvc.orders.service import order_out
 
 bp = Blueprint("admin", __name__)
 bp.before_request(require_admin_key)
+
+
+@bp.before_request
+def _stage_audit_entry() -> None:
+    # Every write is recorded in the transaction of the change itself (admin/audit.py).
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        is_json = request.is_json and request.endpoint != "admin.import_customers"
+        audit.stage_api_write(
+            endpoint=request.endpoint,
+            view_args=request.view_args or {},
+            body=request.get_json(silent=True) if is_json else None,
+        )
+
 
 P = "/api/v1/admin"
 # Imports of up to 100,000 rows are larger than the 1 MiB every other route takes.
@@ -125,14 +138,19 @@ def customer_orders(customer_id: int, query: PageQuery) -> Any:
     bp,
     f"{P}/customers/export",
     "GET",
-    summary="Export the filtered list as CSV or JSON (streamed)",
+    summary="Export the filtered list as CSV, JSON or XLSX (streamed)",
     query=io_svc.ExportQuery,
-    response_media=["text/csv", "application/json"],
+    response_media=["text/csv", "application/json", xlsx_export.MIMETYPE],
     auth="admin",
 )
 def export_customers(query: io_svc.ExportQuery) -> Any:
-    chunks = io_svc.export_csv(query) if query.format == "csv" else io_svc.export_json(query)
-    mimetype = "text/csv" if query.format == "csv" else "application/json"
+    chunks: Any
+    if query.format == "xlsx":
+        chunks, mimetype = xlsx_export.export_xlsx(query), xlsx_export.MIMETYPE
+    elif query.format == "json":
+        chunks, mimetype = io_svc.export_json(query), "application/json"
+    else:
+        chunks, mimetype = io_svc.export_csv(query), "text/csv"
     resp = Response(stream_with_context(chunks), mimetype=mimetype)
     resp.headers["Content-Disposition"] = (
         f'attachment; filename="{io_svc.export_filename(query.format)}"'

@@ -10,6 +10,7 @@ from urllib.parse import urlencode, urlsplit
 from sqlalchemy.exc import IntegrityError
 
 from loginsvc.admin.shop_settings import account_mode
+from loginsvc.admin.timeline import record as timeline_event
 from loginsvc.auth import attempts, revocations, sessions
 from loginsvc.auth.admission import Refused, admit, void_links_issued_before_now
 from loginsvc.auth.tokens import LoginToken, TokenExpired, TokenInvalid
@@ -79,6 +80,7 @@ def request_login_link(
     ok, _ = store().hit("login-email", address.norm, limit=s.email_limit, window=s.email_window)
     if not ok:
         log.info("login link suppressed by the per-address limit")
+        timeline_event(email=address.norm, kind="link.refused", detail={"reason": "rate_limited"})
         metrics.rate_limit_hits.labels(limit="login-email").inc()
         return handle
     # Everything that depends on whether the address is known happens in the
@@ -119,6 +121,10 @@ def send_login_link_now(
     if isinstance(decision, Refused) and decision.code != "account_pending":
         # A pending account gets its link: verifying it tells the shopper to wait.
         log.info("no login link: %s", decision.code)
+        if customer is not None:
+            timeline_event(
+                customer_id=customer.id, kind="link.refused", detail={"reason": decision.code}
+            )
         return
     if attempt is None:  # welcome, invite, approval: no device asked, the mail starts one
         attempt = attempts.split_handle(attempts.start(device="", ip_prefix="", next_url=None))[0]
@@ -155,6 +161,12 @@ def send_login_link_now(
     )
     # End the read transaction before the slow part (SQLite: never hold a lock over SMTP).
     db.session.rollback()
+    timeline_event(
+        customer_id=customer.id if customer else None,
+        email=to,
+        kind="link.issued",
+        detail={"mail": template},
+    )
     mailer.deliver(to=to, subject=subject, text=text, html=html)
     if not settings().mail_server:
         # The embedded default has no mail server: show the link where a developer looks.
@@ -183,6 +195,11 @@ def _parse(token: str) -> LoginToken:
     try:
         return login_tokens().parse(token, now=now())
     except TokenExpired:
+        timeline_event(
+            email=login_tokens().peek_email(token),
+            kind="link.refused",
+            detail={"reason": "token_expired"},
+        )
         raise ProblemError(410, "token_expired", "This login link has expired.") from None
     except TokenInvalid:
         raise ProblemError(400, "invalid_token", "This is not a valid login link.") from None
@@ -195,6 +212,8 @@ def check_token(token: str) -> LoginToken:
         _refusal_of_a_marked_link(tok)
     _check_customer(tok)
     db.session.rollback()
+    # Opened but not (yet) used: a person on the button page, or a mail scanner's preview.
+    timeline_event(customer_id=tok.customer_id, email=tok.email, kind="link.opened")
     return tok
 
 
@@ -293,11 +312,18 @@ def spend(tok: LoginToken) -> Customer:
     # The atomic mark answers "used before?"; the durable mark is checked by the
     # insert in _consume and the customer inside its transaction, so nothing is read twice.
     if not store().mark_token_used(tok.jti, expires_at=expires):
+        timeline_event(email=tok.email, kind="link.refused", detail={"reason": "token_used"})
         _refusal_of_a_marked_link(tok)
     try:
         customer = _consume(tok, expires)
     except ProblemError as err:
         db.session.rollback()
+        timeline_event(
+            customer_id=tok.customer_id,
+            email=tok.email,
+            kind="link.refused",
+            detail={"reason": err.code},
+        )
         if err.code != "token_used":
             # Refused (blocked, revoked, pending, disabled): the link is not spent by it.
             store().unmark_token_used(tok.jti)
@@ -307,6 +333,7 @@ def spend(tok: LoginToken) -> Customer:
         db.session.rollback()
         store().unmark_token_used(tok.jti)
         raise
+    timeline_event(customer_id=customer.id, kind="link.used")
     return customer
 
 

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from flask import g, request
 from werkzeug.wrappers import Response
 
+from loginsvc.admin.timeline import record as timeline_event
 from loginsvc.core.errors import ProblemError, Unauthorized
 from loginsvc.core.extensions import db
 from loginsvc.core.models import Customer
@@ -60,6 +61,7 @@ def start_session(*, customer_id: int, method: str) -> tuple[str, SessionRecord]
     )
     store().create_session(token, record, ttl=_ttl())
     outbox.record_signed_in(customer_id=customer_id, method=method)
+    timeline_event(customer_id=customer_id, kind="session.started", detail={"method": method})
     return token, record
 
 
@@ -197,10 +199,13 @@ def end_current() -> None:
     auth = current()
     assert auth is not None
     store().delete_session(auth.customer.id, auth.record.id)
+    timeline_event(customer_id=auth.customer.id, kind="session.ended", detail={"by": "sign-out"})
 
 
 def end_all(customer_id: int) -> int:
-    return store().delete_all_sessions(customer_id)
+    ended = store().delete_all_sessions(customer_id)
+    timeline_event(customer_id=customer_id, kind="session.ended", detail={"sessions": ended})
+    return ended
 
 
 def is_current(record: SessionRecord) -> bool:

@@ -75,7 +75,10 @@ def _check_chunked_size(max_body: int) -> None:
 
 
 # Endpoints allowed a larger body than the 1 MiB default (endpoint name → bytes).
-BODY_LIMITS: dict[str, int] = {"admin.import_customers": 64 * 1024 * 1024}
+BODY_LIMITS: dict[str, int] = {
+    "admin.import_customers": 64 * 1024 * 1024,
+    "console.import_upload": 16 * 1024 * 1024,
+}
 
 
 def _refuse_page_options() -> None:

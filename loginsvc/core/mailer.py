@@ -38,6 +38,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from redis import Redis
 from rq import Queue, Retry, get_current_job
 
+from loginsvc.admin.branding import branding
+from loginsvc.admin.timeline import record as timeline_event
 from loginsvc.core.extensions import mail
 from loginsvc.core.i18n import DEFAULT, normalise_locale
 from loginsvc.core.runtime import settings, store
@@ -97,7 +99,8 @@ def render(name: str, locale: str, context: dict[str, Any]) -> tuple[str, str, s
     if _ENV is None:
         _ENV = _template_env()
     loc = normalise_locale(locale) or DEFAULT
-    ctx = {"shop_name": settings().shop_name, "locale": loc, **context}
+    brand = branding(settings().shop_name)
+    ctx = {"shop_name": brand["shop_name"], "brand": brand, "locale": loc, **context}
     with force_locale(loc):
         text = _ENV.get_template(f"{name}.txt").render(ctx)
         html = _ENV.get_template(f"{name}.html").render(ctx)
@@ -192,6 +195,7 @@ def deliver(
         tmp.rename(outbox / name)  # readers never see half a file
         log.info("mail written to outbox", extra={"file": name, "date": formatdate()})
         metrics.mail_sent.labels(transport="outbox").inc()
+        timeline_event(email=to, kind="mail.sent", detail={"subject": subject})
         return
     try:
         # Flask-Mail opens the connection (TLS, login, timeout from the settings);
@@ -207,8 +211,12 @@ def deliver(
         return
     except (smtplib.SMTPException, OSError, TimeoutError) as exc:
         log.warning("SMTP send failed, will retry: %s", type(exc).__name__)
+        timeline_event(
+            email=to, kind="mail.failed", detail={"subject": subject, "error": type(exc).__name__}
+        )
         metrics.count_send_failure()
         raise MailDeliveryError(str(exc)) from exc
     if job_id is not None:
         store().mark_mail_sent(job_id, ttl=SENT_MARK_TTL)
     metrics.mail_sent.labels(transport="smtp").inc()
+    timeline_event(email=to, kind="mail.sent", detail={"subject": subject})

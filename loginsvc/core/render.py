@@ -9,6 +9,7 @@ from typing import Any
 from flask import Response, g, make_response, render_template, request
 from flask_babel import refresh
 
+from loginsvc.admin.branding import branding
 from loginsvc.core.error_texts import error_text
 from loginsvc.core.errors import ProblemError
 from loginsvc.core.i18n import pick_locale, supported_locales
@@ -44,11 +45,13 @@ def check_csrf_form() -> None:
 def render_page(template: str, status: int = 200, **context: Any) -> Response:
     loc = page_locale()
     refresh()  # the page's language may have been chosen after a text was translated
+    brand = branding(settings().shop_name)
     html = render_template(
         template,
         locale=loc,
         error_text=error_text,
-        shop_name=settings().shop_name,
+        shop_name=brand["shop_name"],
+        brand=brand,
         csrf_token=csrf_token(),
         **context,
     )

@@ -23,6 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from loginsvc.admin.shop_settings import account_mode
+from loginsvc.admin.timeline import record as timeline_event
 from loginsvc.auth.admission import Admitted, admit
 from loginsvc.core import notifications
 from loginsvc.core.emails import normalise
@@ -57,6 +58,12 @@ def ingest_order(event: OrderEvent) -> IngestResult:
     if result is None:  # known before, or created by a concurrent delivery just now
         result = _known(sess, event)
     sess.commit()
+    timeline_event(
+        customer_id=result.customer_id,
+        email=event.data.email,
+        kind="order.received",
+        detail={"order_id": result.order_id, "status": event.data.status, "new": result.created},
+    )
     if opened is not None:
         _announce(opened, locale=event.data.locale)
     return result
