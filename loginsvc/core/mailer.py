@@ -137,6 +137,21 @@ def _is_ascii(text: str) -> bool:
     return text.isascii()
 
 
+def wire_address(to: str) -> str:
+    """The address as mail travels: the domain in its IDNA (ASCII) spelling.
+
+    `x@bücher.de` goes out as `x@xn--bcher-kva.de`, which every server takes;
+    only a non-ASCII local part still needs SMTPUTF8.
+    """
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        valid = validate_email(to, check_deliverability=False)
+    except EmailNotValidError:
+        return to
+    return f"{valid.local_part}@{valid.ascii_domain or valid.domain}"
+
+
 def build_message(
     *,
     to: str,
@@ -149,7 +164,7 @@ def build_message(
     msg = EmailMessage(policy=email.policy.SMTP)
     msg["Subject"] = subject
     msg["From"] = settings().mail_default_sender
-    msg["To"] = to
+    msg["To"] = wire_address(to)
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = msg_id
     for name, value in (headers or {}).items():
@@ -190,7 +205,7 @@ def deliver(
         name = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}.eml"
         tmp = outbox / (name + ".tmp")
         # A non-ASCII address is written as UTF-8 (RFC 6532), as SMTPUTF8 would carry it.
-        policy = email.policy.SMTP if _is_ascii(to) else email.policy.SMTPUTF8
+        policy = email.policy.SMTP if _is_ascii(str(msg["To"])) else email.policy.SMTPUTF8
         tmp.write_bytes(msg.as_bytes(policy=policy))
         tmp.rename(outbox / name)  # readers never see half a file
         log.info("mail written to outbox", extra={"file": name, "date": formatdate()})

@@ -106,7 +106,7 @@ def test_per_ip_limit_is_a_moving_window(make_app, mailbox):
         assert r.headers["Retry-After"] == "58"  # when the first of the three leaves
         clock.move_to("2026-11-22 10:02:00")
         r = client.post("/api/v1/auth/login-link", json={"email": "m4@example.com"})
-        assert r.status_code == 202 and r.get_json() == {"status": "sent"}
+        assert r.status_code == 202 and r.get_json()["status"] == "sent"
 
 
 def test_per_address_limit_is_silent(make_app, mailbox):

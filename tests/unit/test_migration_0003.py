@@ -16,11 +16,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import MetaData, create_engine, insert, select
 from sqlalchemy.orm import Session
 
 from loginsvc.core.migrate import upgrade
-from loginsvc.core.models import ConsentEvent, Customer, CustomerGroup, Group, Order, WishlistItem
+from loginsvc.core.models import ConsentEvent, Customer, CustomerGroup, Order, WishlistItem
 from tests.conftest import CI, PG_ADMIN, _pg_available
 
 NFD = unicodedata.normalize("NFD", "Señor@example.com")
@@ -61,8 +61,8 @@ def _customer(email: str, **fields: Any) -> Customer:
     return Customer(**values)
 
 
-def _order(order_id: str, customer: Customer, total: str) -> Order:
-    return Order(order_id=order_id, customer_id=customer.id, placed_at=T0, status="paid",
+def _order(order_id: str, customer_id: int, total: str) -> Order:
+    return Order(order_id=order_id, customer_id=customer_id, placed_at=T0, status="paid",
                  currency="EUR", total=Decimal(total), items=[])
 
 
@@ -71,8 +71,27 @@ def _engine(url: str) -> Any:
 
 
 def test_spellings_of_one_mailbox_merge_and_nothing_is_lost(old_database):
+    # The rows are written as revision 0002 had them: through its own tables
+    # (reflected), not today's models, which know columns later migrations add.
     engine = _engine(old_database)
-    with Session(engine) as s:
+    old = MetaData()
+    old.reflect(engine)
+
+    def add(conn: Any, table: str, values: dict[str, Any]) -> int:
+        return int(conn.execute(insert(old.tables[table]).values(**values).returning(
+            old.tables[table].c.id)).scalar_one())
+
+    def columns_of(obj: Any, table: str) -> dict[str, Any]:
+        """The object's values for the old table's columns, model defaults filled in."""
+        known = set(old.tables[table].c.keys())
+        values = {k: v for k, v in vars(obj).items() if k in known and v is not None}
+        for col in type(obj).__table__.columns:
+            if col.key in known and col.key not in values and col.default is not None:
+                arg = col.default.arg
+                values[col.key] = arg(None) if callable(arg) else arg
+        return values
+
+    with engine.begin() as conn:
         unicode_form = _customer(
             "X@bücher.de", has_account=True, account_created_at=T0, name="Ana",
             order_count=1, total_spent=Decimal("10"), totals={"EUR": "10.00"},
@@ -83,22 +102,29 @@ def test_spellings_of_one_mailbox_merge_and_nothing_is_lost(old_database):
             created_at=T0 + dt.timedelta(days=3), wp_user_id="77")
         nfd = _customer(NFD)
         plain = _customer("Ana@Example.com", has_account=True)
-        g1, g2 = Group(name="wholesale"), Group(name="newsletter-de")
-        s.add_all([unicode_form, punycode, nfd, plain, g1, g2])
-        s.flush()
-        s.add_all([
-            _order("1001", unicode_form, "10.00"), _order("1002", punycode, "5.50"),
-            WishlistItem(customer_id=unicode_form.id, product_id="p-1"),
-            WishlistItem(customer_id=punycode.id, product_id="p-1"),
-            WishlistItem(customer_id=punycode.id, product_id="p-2"),
-            CustomerGroup(customer_id=unicode_form.id, group_id=g1.id),
-            CustomerGroup(customer_id=punycode.id, group_id=g1.id),
-            CustomerGroup(customer_id=punycode.id, group_id=g2.id),
-            ConsentEvent(customer_id=punycode.id, newsletter=False, source="order", at=T0),
-        ])
-        s.commit()
-        keep_id, gone_id, nfd_id, plain_id = unicode_form.id, punycode.id, nfd.id, plain.id
-        group_ids = sorted([g1.id, g2.id])
+        ids = {}
+        for key, c in (("unicode", unicode_form), ("punycode", punycode), ("nfd", nfd),
+                       ("plain", plain)):
+            ids[key] = add(conn, "customers", columns_of(c, "customers"))
+        g1 = add(conn, "groups", {"name": "wholesale", "created_at": T0, "updated_at": T0})
+        g2 = add(conn, "groups", {"name": "newsletter-de", "created_at": T0, "updated_at": T0})
+
+        for oid, who, total in (("1001", "unicode", "10.00"), ("1002", "punycode", "5.50")):
+            order_row = _order(oid, ids[who], total)
+            conn.execute(insert(old.tables["orders"]).values(**columns_of(order_row, "orders")))
+        for who, product in (("unicode", "p-1"), ("punycode", "p-1"), ("punycode", "p-2")):
+            item = WishlistItem(customer_id=ids[who], product_id=product)
+            conn.execute(insert(old.tables["wishlist_items"]).values(
+                **columns_of(item, "wishlist_items")))
+        for who, gid in (("unicode", g1), ("punycode", g1), ("punycode", g2)):
+            conn.execute(insert(old.tables["customer_groups"]).values(
+                customer_id=ids[who], group_id=gid))
+        event = ConsentEvent(customer_id=ids["punycode"], newsletter=False, source="order", at=T0)
+        conn.execute(insert(old.tables["consent_events"]).values(
+            **columns_of(event, "consent_events")))
+        keep_id, gone_id, nfd_id, plain_id = (
+            ids["unicode"], ids["punycode"], ids["nfd"], ids["plain"])
+        group_ids = sorted([g1, g2])
     engine.dispose()
 
     upgrade(old_database)
