@@ -21,6 +21,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
+from loginsvc.core.emails import normalise
 from loginsvc.core.runtime import now, settings, store
 
 CODE_TRIES = 5  # wrong codes before the code is void (the link still works)
@@ -193,10 +194,18 @@ def code_matches(attempt: Attempt, code: str) -> bool:
     return ok
 
 
+def _mailbox(email: str) -> str:
+    """The address as every per-address rule compares it (one mailbox, one count)."""
+    try:
+        return normalise(email)
+    except ValueError:
+        return email.strip().lower()
+
+
 def count_wrong_code(attempt_id: str, *, email: str | None) -> int:
     if email:
         store().hit(
-            "code-wrong", email.lower(), limit=CODE_TRIES_PER_ADDRESS, window=ADDRESS_WINDOW
+            "code-wrong", _mailbox(email), limit=CODE_TRIES_PER_ADDRESS, window=ADDRESS_WINDOW
         )
     return store().count_attempt_failure(attempt_id, "cf")
 
@@ -205,7 +214,9 @@ def address_locked(email: str | None) -> bool:
     """Too many wrong codes for this address today: its codes are void (links still work)."""
     if not email:
         return False
-    wrong = store().hits("code-wrong", email.lower(), window=ADDRESS_WINDOW)
+    wrong = store().hits(
+        "code-wrong", _mailbox(email), limit=CODE_TRIES_PER_ADDRESS, window=ADDRESS_WINDOW
+    )
     return wrong >= CODE_TRIES_PER_ADDRESS
 
 

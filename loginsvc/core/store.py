@@ -181,10 +181,11 @@ class Store:
         reset_at = self._limiter.get_window_stats(item, name, who).reset_time
         return False, max(1, math.ceil(reset_at - time.time()))
 
-    def hits(self, name: str, key: str, *, window: int) -> int:
-        """The count `hit` has reached in the current window (without counting one)."""
-        slot = int(time.time()) // window
-        return int(self.r.get(f"{self.p}rl:{name}:{_h(key)[:32]}:{slot}") or 0)
+    def hits(self, name: str, key: str, *, limit: int, window: int) -> int:
+        """The count `hit` has reached in its moving window (without counting one)."""
+        item = RateLimitItemPerSecond(limit, window)
+        stats = self._limiter.get_window_stats(item, name, _h(key)[:32])
+        return limit - stats.remaining
 
     # -- signed server-to-server calls (replay cache) --------------------------
     def claim_delivery(self, scope: str, delivery_id: str, *, ttl: int) -> bool:
