@@ -125,7 +125,10 @@ def _start_worker(settings: Settings, cancel: threading.Event) -> Any:
     from loginsvc.core.store import Store
     from loginsvc.core.supervisor import MailWorkerSupervisor, WorkerStartError
 
-    store = Store(redis.Redis.from_url(settings.redis_url, socket_timeout=3), settings.redis_prefix)
+    from loginsvc.core.extensions import redis_client
+
+    # The same connection rules as the app (REDIS_URL or the Sentinel-named master).
+    store = Store(redis_client(settings), settings.redis_prefix)
 
     def beat_seen_since(t: float) -> bool:
         try:
