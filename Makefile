@@ -20,6 +20,8 @@ $(RUN_STAMP): pyproject.toml constraints.txt
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@# The wheel test builds without isolation: it needs this venv's setuptools current.
+	$(PIP) --upgrade pip 'setuptools>=69' wheel
 	$(PIP) -c constraints.txt -e '.[dev]'
 	@touch $(STAMP) $(RUN_STAMP)
 
