@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loginsvc.admin.models import Owner
-from loginsvc.core.emails import normalise, parse_email
+from loginsvc.core.emails import legacy_norm, normalise, parse_email
 
 Role = Literal["owner", "staff"]
 ROLES: tuple[str, ...] = ("owner", "staff")
@@ -32,12 +32,24 @@ def _norm(raw: str) -> tuple[str, str]:
     return address.display, normalise(address.display)
 
 
+def admin_email_norm(admin_email: str) -> str:
+    """ADMIN_EMAIL compared as every address is; an operator's address the validator
+    refuses (a test domain such as .test) is still theirs, compared lower-cased."""
+    try:
+        return normalise(admin_email)
+    except ValueError:
+        return legacy_norm(admin_email)
+
+
 def find_member(session: Session, *, email: str, admin_email: str) -> Member | None:
     """The console member with this address, or None. ADMIN_EMAIL is always an owner."""
     if not isinstance(email, str) or not email.strip() or len(email) > 320:
         return None
-    norm = normalise(email)
-    if admin_email and normalise(admin_email) == norm:
+    try:
+        norm = normalise(email)
+    except ValueError:
+        norm = legacy_norm(email)  # only ADMIN_EMAIL can match such an address
+    if admin_email and admin_email_norm(admin_email) == norm:
         return Member(email=admin_email.strip(), email_norm=norm, role="owner")
     row = session.scalars(select(Owner).where(Owner.email_norm == norm)).first()
     if row is None:
@@ -61,7 +73,10 @@ def add_owner(session: Session, *, email: str, role: str = "owner") -> Owner:
 
 
 def remove_owner(session: Session, *, email: str) -> bool:
-    norm = normalise(email)
+    try:
+        norm = normalise(email)
+    except ValueError:
+        return False
     row = session.scalars(select(Owner).where(Owner.email_norm == norm)).first()
     if row is None:
         return False
@@ -74,7 +89,7 @@ def list_owners(session: Session, *, admin_email: str) -> list[Member]:
     rows = session.scalars(select(Owner).order_by(Owner.email_norm)).all()
     out = [Member(email=r.email, email_norm=r.email_norm, role=r.role) for r in rows]
     if admin_email:
-        norm = normalise(admin_email)
+        norm = admin_email_norm(admin_email)
         out = [m for m in out if m.email_norm != norm]
         out.insert(0, Member(email=admin_email.strip(), email_norm=norm, role="owner"))
     return out

@@ -122,10 +122,9 @@ def _start_worker(settings: Settings, cancel: threading.Event) -> Any:
     import redis
 
     from loginsvc.config.default import child_environment
+    from loginsvc.core.extensions import redis_client
     from loginsvc.core.store import Store
     from loginsvc.core.supervisor import MailWorkerSupervisor, WorkerStartError
-
-    from loginsvc.core.extensions import redis_client
 
     # The same connection rules as the app (REDIS_URL or the Sentinel-named master).
     store = Store(redis_client(settings), settings.redis_prefix)

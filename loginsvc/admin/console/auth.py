@@ -20,7 +20,7 @@ from loginsvc.admin.console import codes
 from loginsvc.admin.owners import Member, find_member
 from loginsvc.auth.tokens import TokenInvalid, TokenSigner
 from loginsvc.core import mailer
-from loginsvc.core.emails import normalise
+from loginsvc.core.emails import legacy_norm, normalise
 from loginsvc.core.errors import ProblemError
 from loginsvc.core.extensions import db
 from loginsvc.core.i18n import duration_in_words
@@ -58,7 +58,11 @@ def request_admin_link(*, email: str, ip: str) -> str:
     email = email.strip()
     if not email or len(email) > 320 or "@" not in email:
         return attempt
-    ok, _ = store().hit("admin-login-email", normalise(email), limit=s.email_limit, window=3600)
+    try:
+        mailbox = normalise(email)
+    except ValueError:
+        mailbox = legacy_norm(email)  # not an address we could mail; still rate-limited
+    ok, _ = store().hit("admin-login-email", mailbox, limit=s.email_limit, window=3600)
     if ok:
         # Whether the address is an owner is decided in the worker: same timing for all.
         mailer.enqueue("loginsvc.admin.console.auth.send_admin_link", email=email, attempt=attempt)
