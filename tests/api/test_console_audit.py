@@ -88,7 +88,7 @@ def test_the_timeline_tells_why_a_customer_cannot_sign_in(
     kinds = [e["kind"] for e in body["events"]]
     # Newest first: the block ended the session; no link goes to a blocked customer.
     assert kinds[:3] == ["link.refused", "session.ended", "owner.action"]
-    assert body["events"][0]["detail"]["reason"] == "account_blocked"  # the same code the API answers
+    assert body["events"][0]["detail"]["reason"] == "account_blocked"
     assert kinds[-4:] == ["session.started", "link.used", "mail.sent", "link.issued"]
     assert body["next_cursor"] is None
     page = admin.get(f"/customers/{cid}/timeline?limit=2").get_json()
