@@ -123,6 +123,8 @@ def test_owner_sees_events_filters_and_retries(shop: Any, mailbox: Any,
     assert f'action="/admin/events/{delivered}/retry"' not in listing
     only_failed = client.get("/admin/events?status=failed").get_data(as_text=True)
     assert failed_wid in only_failed and delivered_wid not in only_failed
+    assert '<option value="failed" selected>' in only_failed
+    assert '<input type="hidden" name="status" value="failed">' in only_failed  # kept by retry
     r = post(client, f"/admin/events/{failed}/retry", token, status="failed")
     assert r.status_code == 303
     assert r.headers["Location"] == "/admin/events?status=failed&done=event_retried"

@@ -40,7 +40,7 @@ def events_page() -> Any:
     return page(
         "pages/admin/events.html",
         events=[service.event_out(e) for e in rows],
-        status=status,
+        shown=status,  # not `status`: page() takes that as the HTTP status
         statuses=STATUSES,
         next_url=_url(status=status, cursor=next_cursor) if next_cursor else None,
         first_url=_url(status=status) if cursor else None,
