@@ -121,6 +121,8 @@ def test_owner_sees_events_filters_and_retries(shop: Any, mailbox: Any,
     assert failed_wid in listing and delivered_wid in listing and "HTTP 503" in listing
     assert f'action="/admin/events/{failed}/retry"' in listing
     assert f'action="/admin/events/{delivered}/retry"' not in listing
+    german = client.get("/admin/events?lang=de").get_data(as_text=True)
+    assert "Ereignisse" in german and "Jetzt erneut senden" in german
     only_failed = client.get("/admin/events?status=failed").get_data(as_text=True)
     assert failed_wid in only_failed and delivered_wid not in only_failed
     assert '<option value="failed" selected>' in only_failed
