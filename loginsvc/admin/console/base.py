@@ -50,6 +50,10 @@ DONE = {
     "imported": lazy_gettext("The import is applied."),
     "key_revoked": lazy_gettext("The API key is revoked."),
     "session_ended": lazy_gettext("That session is ended."),
+    "event_retried": lazy_gettext("The event was sent again; its state is below."),
+    "email_changed": lazy_gettext(
+        "The e-mail address is changed; sign-in links sent to the old one no longer work."
+    ),
 }
 
 
