@@ -62,7 +62,10 @@ def request_login_link(
             "Too many requests; try again later.",
             headers={"Retry-After": str(retry_after)},
         )
-    if account_mode() == "disabled":
+    mode = account_mode()
+    # End the read at once: on SQLite it holds the write lock until the request ends.
+    db.session.rollback()
+    if mode == "disabled":
         raise ProblemError(403, "accounts_disabled", "Customer accounts are turned off.")
     try:
         address = parse_email(email, check_deliverability=s.check_deliverability)
@@ -332,6 +335,7 @@ def _consume(tok: LoginToken, expires: float) -> Customer:
             customers_svc.open_account(customer, status=decision.status)
         if tok.locale and not customer.locale:
             customer.locale = tok.locale
+    customer.groups  # noqa: B018 - the answer lists them: load them in this transaction
     sess.commit()
     return customer
 
