@@ -98,6 +98,17 @@ class Store:
         ttl = max(1, int(expires_at - time.time()) + 1)
         return bool(self.r.set(f"{self.p}used:{jti}", b"1", nx=True, ex=ttl))
 
+    def mark_token_used_reading_deletion(
+        self, jti: str, *, expires_at: float, email_norm: str
+    ) -> tuple[bool, float | None]:
+        """`mark_token_used` and `address_deleted_at` in one round trip."""
+        ttl = max(1, int(expires_at - time.time()) + 1)
+        pipe = self.r.pipeline(transaction=False)
+        pipe.set(f"{self.p}used:{jti}", b"1", nx=True, ex=ttl)
+        pipe.get(f"{self.p}gone:{_h(email_norm)}")
+        first, gone = pipe.execute()
+        return bool(first), (float(gone) if gone else None)
+
     def unmark_token_used(self, jti: str) -> None:
         self.r.delete(f"{self.p}used:{jti}")
 
@@ -105,9 +116,21 @@ class Store:
         return bool(self.r.exists(f"{self.p}used:{jti}"))
 
     # -- sessions ----------------------------------------------------------
-    def create_session(self, token: str, record: SessionRecord, *, ttl: int) -> None:
+    def create_session(
+        self,
+        token: str,
+        record: SessionRecord,
+        *,
+        ttl: int,
+        update_attempt: tuple[str, dict[str, str]] | None = None,
+    ) -> None:
+        """Write the session; `update_attempt` (id, fields): `update_attempt` in the same step."""
         th = _h(token)
         pipe = self.r.pipeline(transaction=True)
+        if update_attempt is not None:
+            attempt_id, fields = update_attempt
+            key = f"{self.p}attempt:{attempt_id}"
+            pipe.eval(_UPDATE_IF_EXISTS, 1, key, *[x for kv in fields.items() for x in kv])
         pipe.set(f"{self.p}sess:{th}", record.to_json(), ex=ttl)
         pipe.hset(f"{self.p}csess:{record.customer_id}", record.id, th)
         pipe.expire(f"{self.p}csess:{record.customer_id}", ttl)
