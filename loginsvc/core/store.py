@@ -33,9 +33,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import redis
-from limits import RateLimitItemPerSecond
-from limits.storage import RedisStorage
-from limits.strategies import MovingWindowRateLimiter
 
 # HSET only when the hash still exists (an expired attempt is not brought back).
 _UPDATE_IF_EXISTS = """
@@ -84,13 +81,23 @@ class Store:
     def __init__(self, client: redis.Redis, prefix: str) -> None:
         self.r = client
         self.p = prefix
-        # The limiter rides on our own connection pool, so it follows a Sentinel
-        # failover like everything else; its keys stay under our prefix.
-        self._limiter = MovingWindowRateLimiter(
-            RedisStorage(
-                "redis://", connection_pool=client.connection_pool, key_prefix=f"{prefix}rl"
+        self._limiter_obj: Any = None
+
+    @property
+    def _limiter(self) -> Any:
+        """The `limits` moving-window limiter, made on first use (`serve` never needs it)."""
+        if self._limiter_obj is None:
+            from limits.storage import RedisStorage
+            from limits.strategies import MovingWindowRateLimiter
+
+            # The limiter rides on our own connection pool, so it follows a Sentinel
+            # failover like everything else; its keys stay under our prefix.
+            self._limiter_obj = MovingWindowRateLimiter(
+                RedisStorage(
+                    "redis://", connection_pool=self.r.connection_pool, key_prefix=f"{self.p}rl"
+                )
             )
-        )
+        return self._limiter_obj
 
     # -- used tokens -------------------------------------------------------
     def mark_token_used(self, jti: str, *, expires_at: float) -> bool:
@@ -188,6 +195,8 @@ class Store:
     # -- rate limits -------------------------------------------------------
     def hit(self, name: str, key: str, *, limit: int, window: int) -> tuple[bool, int]:
         """Count one hit in a moving window; (allowed, seconds until a hit is allowed)."""
+        from limits import RateLimitItemPerSecond
+
         item = RateLimitItemPerSecond(limit, window)
         who = _h(key)[:32]  # never an address or IP in a key name
         try:
