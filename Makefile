@@ -8,7 +8,7 @@ RUN_STAMP := $(VENV)/.installed-run
 PIP := $(BIN)/python -m pip install -q --disable-pip-version-check
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench lock system-deps clean wheel-check \
+.PHONY: run test lint format bench bench-peers lock system-deps clean wheel-check \
 	i18n-extract i18n-update i18n-compile widget-size swagger-ui
 
 # `make run` installs only what the service needs; `make test` adds the test and
@@ -66,6 +66,13 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run
+
+# loginsvc beside django-sesame, Flask-Security-Too, Better Auth and a trivial
+# Flask app, in one run (see ../shared/bench-peers/README.md; VARIANTS, REPS,
+# SKIP_SETUP, LOGINSVC_MODE and WORK pass through).
+BENCH_PEERS ?= $(firstword $(wildcard ../shared/bench-peers ../../shared/bench-peers) ../shared/bench-peers)
+bench-peers:
+	$(BENCH_PEERS)/run
 
 # Texts (see loginsvc/core/i18n.py). The .po files are the catalogs: the service
 # compiles them in memory when it loads, so nothing compiled is committed.

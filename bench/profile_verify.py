@@ -83,7 +83,9 @@ def main() -> int:
         print(
             f"{what}: {(time.process_time() - t0) / n * 1000:.2f} CPU ms/request without profiler"
         )
-        pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
+        # PROFILE_SORT=tottime|cumulative|…, PROFILE_TOP=N: which part of the profile to print.
+        order = os.environ.get("PROFILE_SORT", "cumulative")
+        pstats.Stats(prof).sort_stats(order).print_stats(int(os.environ.get("PROFILE_TOP", "25")))
         r = redis.Redis.from_url(redis_url)
         keys = list(r.scan_iter(match=f"{prefix}*")) + list(r.scan_iter(match=f"rq:*{prefix}*"))
         if keys:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from flask import Flask
 
@@ -23,8 +24,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         if reason:
             raise SystemExit(reason)
     export_rq_key_prefix(settings)  # before anything imports rq
-    if settings.env == "development":
-        # The embedded default applies migrations on start.
+    if settings.env == "development" and os.environ.get("LOGINSVC_SCHEMA_CURRENT") != "1":
+        # The embedded default applies migrations on start (`serve` has done it
+        # already for the processes it starts: see core/serve.py).
         from loginsvc.core.migrate import upgrade_locked
 
         upgrade_locked(settings.database_url, settings.instance_path)

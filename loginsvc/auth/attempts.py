@@ -239,9 +239,12 @@ def mark_approved(attempt_id: str, *, customer_id: int, next_url: str | None) ->
     return store().update_attempt(attempt_id, fields)
 
 
+SIGNED_IN = {"st": "signed_in"}
+
+
 def mark_signed_in(attempt_id: str) -> None:
     """The attempt was used to sign in (by its code, its link, or the device that asked)."""
-    store().update_attempt(attempt_id, {"st": "signed_in"})
+    store().update_attempt(attempt_id, SIGNED_IN)
 
 
 def claim_completion(attempt_id: str) -> bool:

@@ -63,7 +63,10 @@ def request_login_link(
             "Too many requests; try again later.",
             headers={"Retry-After": str(retry_after)},
         )
-    if account_mode() == "disabled":
+    mode = account_mode()
+    # End the read at once: on SQLite it holds the write lock until the request ends.
+    db.session.rollback()
+    if mode == "disabled":
         raise ProblemError(403, "accounts_disabled", "Customer accounts are turned off.")
     try:
         address = parse_email(email, check_deliverability=s.check_deliverability)
@@ -221,7 +224,12 @@ def _revoked() -> ProblemError:
     return ProblemError(410, "token_revoked", "This login link no longer works.")
 
 
-def _links_void_before(tok: LoginToken, norm: str, customer: Customer | None) -> float:
+_UNREAD: float = -1.0  # deleted_at not read yet (None: read, no mark)
+
+
+def _links_void_before(
+    tok: LoginToken, norm: str, customer: Customer | None, deleted_at: float | None = _UNREAD
+) -> float:
     """The instant up to which links for this address are void (0: none are).
 
     One value from three records: the address's deletion (Redis's fast mark;
@@ -229,7 +237,8 @@ def _links_void_before(tok: LoginToken, norm: str, customer: Customer | None) ->
     data, and a re-registered address has an account again), and the
     customer's own `links_valid_after` (logout-all, a block).
     """
-    deleted_at = store().address_deleted_at(norm)
+    if deleted_at == _UNREAD:
+        deleted_at = store().address_deleted_at(norm)
     if deleted_at is None:
         forms = [norm] if legacy_norm(tok.email) == norm else [norm, legacy_norm(tok.email)]
         deleted_at = revocations.revoked_at(db.session, *forms)
@@ -237,7 +246,7 @@ def _links_void_before(tok: LoginToken, norm: str, customer: Customer | None) ->
     return max(deleted_at or 0.0, own)
 
 
-def _check_customer(tok: LoginToken) -> Customer | None:
+def _check_customer(tok: LoginToken, deleted_at: float | None = _UNREAD) -> Customer | None:
     """May this link sign in now? The customer row (None: the address has none yet).
 
     A blocked customer is told so first, whatever else holds. Then one
@@ -252,7 +261,7 @@ def _check_customer(tok: LoginToken) -> Customer | None:
     issued_for_another = tok.customer_id is not None and (
         customer is None or customer.id != tok.customer_id or not customer.has_account
     )
-    if issued_for_another or tok.issued_at <= _links_void_before(tok, norm, customer):
+    if issued_for_another or tok.issued_at <= _links_void_before(tok, norm, customer, deleted_at):
         raise _revoked()
     if isinstance(decision, Refused):
         raise decision.error()
@@ -292,12 +301,25 @@ def sign_in_parsed(tok: LoginToken, *, method: str) -> SignIn:
             "account_pending",
             "Your account is waiting for the shop's approval; we will e-mail you when it is ready.",
         )
-    attempts.mark_signed_in(tok.jti)
-    return session_for(customer, next_url=safe_next(tok.next_url), method=method)
+    # The attempt is marked signed in by the same round trip that writes the session.
+    return session_for(
+        customer,
+        next_url=safe_next(tok.next_url),
+        method=method,
+        update_attempt=(tok.jti, attempts.SIGNED_IN),
+    )
 
 
-def session_for(customer: Customer, *, next_url: str | None, method: str) -> SignIn:
-    session_token, record = sessions.start_session(customer_id=customer.id, method=method)
+def session_for(
+    customer: Customer,
+    *,
+    next_url: str | None,
+    method: str,
+    update_attempt: tuple[str, dict[str, str]] | None = None,
+) -> SignIn:
+    session_token, record = sessions.start_session(
+        customer_id=customer.id, method=method, update_attempt=update_attempt
+    )
     expires_at = dt.datetime.fromtimestamp(
         record.created_at + settings().session_idle_days * 86400, dt.UTC
     )
@@ -311,11 +333,15 @@ def spend(tok: LoginToken) -> Customer:
     expires = tok.expires_at(settings().login_link_max_age)
     # The atomic mark answers "used before?"; the durable mark is checked by the
     # insert in _consume and the customer inside its transaction, so nothing is read twice.
-    if not store().mark_token_used(tok.jti, expires_at=expires):
+    # Redis's deletion mark for the address comes back with the used mark (one round trip).
+    first, deleted_at = store().mark_token_used_reading_deletion(
+        tok.jti, expires_at=expires, email_norm=normalise(tok.email)
+    )
+    if not first:
         timeline_event(email=tok.email, kind="link.refused", detail={"reason": "token_used"})
         _refusal_of_a_marked_link(tok)
     try:
-        customer = _consume(tok, expires)
+        customer = _consume(tok, expires, deleted_at)
     except ProblemError as err:
         db.session.rollback()
         timeline_event(
@@ -337,7 +363,7 @@ def spend(tok: LoginToken) -> Customer:
     return customer
 
 
-def _consume(tok: LoginToken, expires: float) -> Customer:
+def _consume(tok: LoginToken, expires: float, deleted_at: float | None) -> Customer:
     sess = db.session
     sess.rollback()
     sess.add(UsedToken(jti=tok.jti, expires_at=dt.datetime.fromtimestamp(expires, dt.UTC)))
@@ -347,10 +373,11 @@ def _consume(tok: LoginToken, expires: float) -> Customer:
         # Redis lost its data, the database still remembers: used is used.
         sess.rollback()
         raise ProblemError(410, "token_used", "This login link was already used.") from None
-    customer = _check_customer(tok)  # inside the transaction that marks the token
+    # Inside the transaction that marks the token.
+    customer = _check_customer(tok, deleted_at)
     if customer is None or not customer.has_account:
         customer, _ = customers_svc.get_or_create(
-            sess, email=tok.email, email_norm=normalise(tok.email)
+            sess, email=tok.email, email_norm=normalise(tok.email), missing=customer is None
         )
         decision = admit(way="link", mode=account_mode(), customer=customer)
         if isinstance(decision, Refused):  # the row appeared meanwhile, blocked
@@ -359,6 +386,7 @@ def _consume(tok: LoginToken, expires: float) -> Customer:
             customers_svc.open_account(customer, status=decision.status)
         if tok.locale and not customer.locale:
             customer.locale = tok.locale
+    customer.groups  # noqa: B018 - the answer lists them: load them in this transaction
     sess.commit()
     return customer
 

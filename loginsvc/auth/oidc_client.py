@@ -13,17 +13,17 @@ import ipaddress
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import requests
-from authlib.common.security import generate_token
-from authlib.integrations.requests_client import OAuth2Session
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import ECKey, KeySet
-
 from loginsvc.config import OidcProvider
+
+if TYPE_CHECKING:
+    from authlib.integrations.requests_client import OAuth2Session
+    from joserfc.jwk import KeySet
+
+# requests, Authlib and joserfc load on the first OpenID Connect sign-in, not in
+# every process that serves logins.
 
 CACHE_SECONDS = 3600
 SCOPE = "openid email profile"
@@ -69,6 +69,8 @@ def _check_url(url: Any, issuer: str) -> str:
 
 
 def _get_json(url: str, timeout: int) -> Any:
+    import requests
+
     try:
         resp = requests.get(url, timeout=timeout, headers={"Accept": "application/json"})
         resp.raise_for_status()
@@ -107,6 +109,9 @@ def _keys(p: OidcProvider, *, timeout: int, refresh: bool = False) -> KeySet:
     uri = metadata(p, timeout=timeout)["jwks_uri"]
 
     def fetch() -> KeySet:
+        from joserfc.errors import JoseError
+        from joserfc.jwk import KeySet
+
         doc = _get_json(uri, timeout)
         try:
             return KeySet.import_key_set(doc)
@@ -118,6 +123,9 @@ def _keys(p: OidcProvider, *, timeout: int, refresh: bool = False) -> KeySet:
 
 
 def _client_secret(p: OidcProvider, now: int) -> str:
+    from joserfc import jwt
+    from joserfc.jwk import ECKey
+
     if not p.is_apple or not p.private_key:
         return p.client_secret
     # Apple's client secret is a short-lived ES256 JWT signed with the team's key.
@@ -133,6 +141,8 @@ def _client_secret(p: OidcProvider, now: int) -> str:
 
 
 def _session(p: OidcProvider, redirect_uri: str, now: int) -> OAuth2Session:
+    from authlib.integrations.requests_client import OAuth2Session
+
     return OAuth2Session(
         client_id=p.client_id,
         client_secret=_client_secret(p, now),
@@ -152,6 +162,8 @@ class Flow:
 
 
 def authorization(p: OidcProvider, *, redirect_uri: str, timeout: int, now: int) -> Flow:
+    from authlib.common.security import generate_token
+
     meta = metadata(p, timeout=timeout)
     state, nonce, verifier = generate_token(43), generate_token(43), generate_token(64)
     extra: dict[str, str] = {"nonce": nonce}
@@ -184,6 +196,9 @@ def verify_id_token(
     p: OidcProvider, id_token: str, *, nonce: str, timeout: int, now: int
 ) -> dict[str, Any]:
     """Signature by the provider's JWKS, then iss, aud, exp, iat, nonce and sub."""
+    from joserfc import jwt
+    from joserfc.errors import JoseError
+
     offered = metadata(p, timeout=timeout).get("id_token_signing_alg_values_supported")
     algs = [a for a in ALGORITHMS if not isinstance(offered, list) or a in offered]
     try:

@@ -19,21 +19,6 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from webauthn import (
-    generate_authentication_options,
-    generate_registration_options,
-    verify_authentication_response,
-    verify_registration_response,
-)
-from webauthn.helpers import bytes_to_base64url, options_to_json_dict
-from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (
-    AuthenticatorSelectionCriteria,
-    AuthenticatorTransport,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
 
 from loginsvc.auth import sessions, signin_gate
 from loginsvc.auth.models import Passkey
@@ -44,10 +29,18 @@ from loginsvc.core.pagination import as_id, as_text, decode_cursor, encode_curso
 from loginsvc.core.runtime import settings, store
 from loginsvc.core.timefmt import rfc3339
 
+# py_webauthn (and cryptography, cbor2, pyOpenSSL under it) loads on the first
+# ceremony, not in every process that serves logins.
+
 log = logging.getLogger("loginsvc.passkeys")
 
 REG, AUTH = "wa:reg", "wa:auth"
-_TRANSPORTS = {t.value for t in AuthenticatorTransport}
+
+
+def _transports() -> set[str]:
+    from webauthn.helpers.structs import AuthenticatorTransport
+
+    return {t.value for t in AuthenticatorTransport}
 
 
 def rp_id() -> str:
@@ -66,6 +59,8 @@ def _user_handle(customer_id: int) -> str:
     orphans a passkey; reused for every passkey of the account, so an
     authenticator replaces its old passkey for this account instead of adding one.
     """
+    from webauthn.helpers import bytes_to_base64url
+
     existing = db.session.scalars(
         select(Passkey.user_handle).where(Passkey.customer_id == customer_id).limit(1)
     ).first()
@@ -98,6 +93,15 @@ def _b64url_to_bytes(value: str) -> bytes:
 
 
 def registration_options(*, customer: Customer) -> dict[str, Any]:
+    from webauthn import generate_registration_options
+    from webauthn.helpers import bytes_to_base64url, options_to_json_dict
+    from webauthn.helpers.structs import (
+        AuthenticatorSelectionCriteria,
+        PublicKeyCredentialDescriptor,
+        ResidentKeyRequirement,
+        UserVerificationRequirement,
+    )
+
     existing = db.session.scalars(
         select(Passkey.credential_id).where(Passkey.customer_id == customer.id)
     ).all()
@@ -127,6 +131,10 @@ def registration_options(*, customer: Customer) -> dict[str, Any]:
 def register(
     *, customer: Customer, credential: dict[str, Any], name: str | None, default_name: str
 ) -> Passkey:
+    from webauthn import verify_registration_response
+    from webauthn.helpers import bytes_to_base64url
+    from webauthn.helpers.exceptions import WebAuthnException
+
     challenge = _challenge_of(credential)
     opened = store().take_once(REG, challenge)
     if opened is None or opened.get("customer_id") != customer.id:
@@ -148,7 +156,7 @@ def register(
         credential_id=bytes_to_base64url(verified.credential_id),
         public_key=verified.credential_public_key,
         sign_count=verified.sign_count,
-        transports=[t for t in transports if t in _TRANSPORTS][:8]
+        transports=[t for t in transports if t in _transports()][:8]
         if isinstance(transports, list)
         else None,
         aaguid=str(verified.aaguid)[:36] or None,
@@ -169,6 +177,10 @@ def register(
 
 
 def authentication_options() -> dict[str, Any]:
+    from webauthn import generate_authentication_options
+    from webauthn.helpers import bytes_to_base64url, options_to_json_dict
+    from webauthn.helpers.structs import UserVerificationRequirement
+
     ttl = settings().passkey_challenge_ttl
     options = generate_authentication_options(
         rp_id=rp_id(),
@@ -181,6 +193,9 @@ def authentication_options() -> dict[str, Any]:
 
 
 def authenticate(*, credential: dict[str, Any]) -> signin_gate.Started:
+    from webauthn import verify_authentication_response
+    from webauthn.helpers.exceptions import WebAuthnException
+
     challenge = _challenge_of(credential)
     if store().take_once(AUTH, challenge) is None:
         raise _invalid("sign-in challenge unknown, used or expired")

@@ -40,8 +40,14 @@ def ip_prefix(ip: str) -> str:
     return ip
 
 
-def start_session(*, customer_id: int, method: str) -> tuple[str, SessionRecord]:
-    """A fresh session id every sign-in; any session the browser had is ended."""
+def start_session(
+    *, customer_id: int, method: str, update_attempt: tuple[str, dict[str, str]] | None = None
+) -> tuple[str, SessionRecord]:
+    """A fresh session id every sign-in; any session the browser had is ended.
+
+    `update_attempt` (id, fields): the sign-in attempt this session completes,
+    updated in the same Redis round trip that writes the session.
+    """
     previous = presented_token()
     if previous:
         old = store().get_session(previous)
@@ -59,7 +65,7 @@ def start_session(*, customer_id: int, method: str) -> tuple[str, SessionRecord]
         ip=client_ip(),
         method=method,
     )
-    store().create_session(token, record, ttl=_ttl())
+    store().create_session(token, record, ttl=_ttl(), update_attempt=update_attempt)
     outbox.record_signed_in(customer_id=customer_id, method=method)
     timeline_event(customer_id=customer_id, kind="session.started", detail={"method": method})
     return token, record

@@ -122,7 +122,13 @@ def queue(redis_client: Redis) -> Queue:
 
 def enqueue(func: str, **kwargs: Any) -> None:
     """Put a delivery job on the queue (returns at once)."""
-    q = queue(current_app.extensions["loginsvc.redis"])
+    # One Queue per app: it remembers the server's version, which RQ would
+    # otherwise ask for (INFO) on every enqueue.
+    q = current_app.extensions.get("loginsvc.mail_queue")
+    if q is None:
+        q = current_app.extensions["loginsvc.mail_queue"] = queue(
+            current_app.extensions["loginsvc.redis"]
+        )
     q.enqueue_call(
         func,
         kwargs=kwargs,

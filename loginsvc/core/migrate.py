@@ -46,3 +46,15 @@ def upgrade_locked(database_url: str, instance_path: Path) -> None:
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         upgrade(database_url)
+
+
+def main(argv: list[str]) -> int:
+    """`python -P -m loginsvc.core.migrate DATABASE_URL INSTANCE_PATH` (used by `serve`)."""
+    upgrade_locked(argv[0], Path(argv[1]))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(main(sys.argv[1:]))

@@ -52,21 +52,18 @@ def serve(
     try:
         settings, redis_proc = _start_embedded_redis(settings)
         if not settings.is_production:
-            from loginsvc.core.migrate import upgrade_locked
-
-            upgrade_locked(settings.database_url, settings.instance_path)
+            _migrate(settings)
         settings = _listen_url(settings, host=host, port=port)
         if with_worker:
             supervisor = _start_worker(settings, stop)
         if stop.is_set():
             return 0
-        from loginsvc.config.default import child_environment
         from loginsvc.core.server import command
 
         workers = workers or settings.web_concurrency or default_workers()
         http = subprocess.Popen(  # noqa: S603
             command(host=host, port=port, workers=workers),
-            env=child_environment(settings),
+            env=_children_env(settings),
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
@@ -108,6 +105,38 @@ def _start_embedded_redis(settings: Settings) -> tuple[Settings, subprocess.Pope
     return settings.replace(redis_url=url), proc
 
 
+def _migrate(settings: Settings) -> None:
+    """Migrate in a child process: Alembic and the models stay out of this one's memory."""
+    done = subprocess.run(  # noqa: S603
+        [
+            sys.executable,
+            "-P",
+            "-m",
+            "loginsvc.core.migrate",
+            settings.database_url,
+            str(settings.instance_path),
+        ],
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    if done.returncode != 0:  # the child has printed why
+        raise _ServeError(f"the database migration failed (status {done.returncode})")
+
+
+# Set for the children `serve` starts after it migrated: their create_app skips the
+# migration, so Alembic is never imported by the long-lived processes.
+SCHEMA_CURRENT = "LOGINSVC_SCHEMA_CURRENT"
+
+
+def _children_env(settings: Settings) -> dict[str, str]:
+    from loginsvc.config.default import child_environment
+
+    env = child_environment(settings)
+    if not settings.is_production:
+        env[SCHEMA_CURRENT] = "1"
+    return env
+
+
 def _listen_url(settings: Settings, *, host: str, port: int) -> Settings:
     from loginsvc.config.default import DEFAULT_PUBLIC_URL
 
@@ -121,7 +150,6 @@ def _listen_url(settings: Settings, *, host: str, port: int) -> Settings:
 def _start_worker(settings: Settings, cancel: threading.Event) -> Any:
     import redis
 
-    from loginsvc.config.default import child_environment
     from loginsvc.core.extensions import redis_client
     from loginsvc.core.store import Store
     from loginsvc.core.supervisor import MailWorkerSupervisor, WorkerStartError
@@ -136,9 +164,7 @@ def _start_worker(settings: Settings, cancel: threading.Event) -> Any:
             return False
         return last is not None and last >= t
 
-    supervisor = MailWorkerSupervisor(
-        env=child_environment(settings), beat_seen_since=beat_seen_since
-    )
+    supervisor = MailWorkerSupervisor(env=_children_env(settings), beat_seen_since=beat_seen_since)
     try:
         supervisor.start(cancel=cancel)
     except WorkerStartError as exc:

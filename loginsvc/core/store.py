@@ -33,9 +33,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import redis
-from limits import RateLimitItemPerSecond
-from limits.storage import RedisStorage
-from limits.strategies import MovingWindowRateLimiter
 
 # HSET only when the hash still exists (an expired attempt is not brought back).
 _UPDATE_IF_EXISTS = """
@@ -84,19 +81,40 @@ class Store:
     def __init__(self, client: redis.Redis, prefix: str) -> None:
         self.r = client
         self.p = prefix
-        # The limiter rides on our own connection pool, so it follows a Sentinel
-        # failover like everything else; its keys stay under our prefix.
-        self._limiter = MovingWindowRateLimiter(
-            RedisStorage(
-                "redis://", connection_pool=client.connection_pool, key_prefix=f"{prefix}rl"
+        self._limiter_obj: Any = None
+
+    @property
+    def _limiter(self) -> Any:
+        """The `limits` moving-window limiter, made on first use (`serve` never needs it)."""
+        if self._limiter_obj is None:
+            from limits.storage import RedisStorage
+            from limits.strategies import MovingWindowRateLimiter
+
+            # The limiter rides on our own connection pool, so it follows a Sentinel
+            # failover like everything else; its keys stay under our prefix.
+            self._limiter_obj = MovingWindowRateLimiter(
+                RedisStorage(
+                    "redis://", connection_pool=self.r.connection_pool, key_prefix=f"{self.p}rl"
+                )
             )
-        )
+        return self._limiter_obj
 
     # -- used tokens -------------------------------------------------------
     def mark_token_used(self, jti: str, *, expires_at: float) -> bool:
         """Atomically mark a token used; True only for the first caller."""
         ttl = max(1, int(expires_at - time.time()) + 1)
         return bool(self.r.set(f"{self.p}used:{jti}", b"1", nx=True, ex=ttl))
+
+    def mark_token_used_reading_deletion(
+        self, jti: str, *, expires_at: float, email_norm: str
+    ) -> tuple[bool, float | None]:
+        """`mark_token_used` and `address_deleted_at` in one round trip."""
+        ttl = max(1, int(expires_at - time.time()) + 1)
+        pipe = self.r.pipeline(transaction=False)
+        pipe.set(f"{self.p}used:{jti}", b"1", nx=True, ex=ttl)
+        pipe.get(f"{self.p}gone:{_h(email_norm)}")
+        first, gone = pipe.execute()
+        return bool(first), (float(gone) if gone else None)
 
     def unmark_token_used(self, jti: str) -> None:
         self.r.delete(f"{self.p}used:{jti}")
@@ -105,9 +123,21 @@ class Store:
         return bool(self.r.exists(f"{self.p}used:{jti}"))
 
     # -- sessions ----------------------------------------------------------
-    def create_session(self, token: str, record: SessionRecord, *, ttl: int) -> None:
+    def create_session(
+        self,
+        token: str,
+        record: SessionRecord,
+        *,
+        ttl: int,
+        update_attempt: tuple[str, dict[str, str]] | None = None,
+    ) -> None:
+        """Write the session; `update_attempt` (id, fields): `update_attempt` in the same step."""
         th = _h(token)
         pipe = self.r.pipeline(transaction=True)
+        if update_attempt is not None:
+            attempt_id, fields = update_attempt
+            key = f"{self.p}attempt:{attempt_id}"
+            pipe.eval(_UPDATE_IF_EXISTS, 1, key, *[x for kv in fields.items() for x in kv])
         pipe.set(f"{self.p}sess:{th}", record.to_json(), ex=ttl)
         pipe.hset(f"{self.p}csess:{record.customer_id}", record.id, th)
         pipe.expire(f"{self.p}csess:{record.customer_id}", ttl)
@@ -165,6 +195,8 @@ class Store:
     # -- rate limits -------------------------------------------------------
     def hit(self, name: str, key: str, *, limit: int, window: int) -> tuple[bool, int]:
         """Count one hit in a moving window; (allowed, seconds until a hit is allowed)."""
+        from limits import RateLimitItemPerSecond
+
         item = RateLimitItemPerSecond(limit, window)
         who = _h(key)[:32]  # never an address or IP in a key name
         try:

@@ -49,17 +49,25 @@ def find_by_email(
 
 
 def get_or_create(
-    session: Session, *, email: str, email_norm: str, defaults: dict[str, Any] | None = None
+    session: Session,
+    *,
+    email: str,
+    email_norm: str,
+    defaults: dict[str, Any] | None = None,
+    missing: bool = False,
 ) -> tuple[Customer, bool]:
     """The customer row for an address, created if missing; (customer, created).
 
     Concurrent callers for one new address get one row: the unique index on
     email_norm decides, with INSERT .. ON CONFLICT DO NOTHING, so nobody fails.
-    Runs inside the caller's transaction and does not commit.
+    Runs inside the caller's transaction and does not commit. `missing`: the
+    caller has just looked in this transaction and found no row, so the insert
+    goes first (a row that appeared meanwhile is found by its conflict).
     """
-    existing = find_by_email(session, email_norm, for_update=True)
-    if existing is not None:
-        return existing, False
+    if not missing:
+        existing = find_by_email(session, email_norm, for_update=True)
+        if existing is not None:
+            return existing, False
     now = utcnow()
     values: dict[str, Any] = {
         "email": email,

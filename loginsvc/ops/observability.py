@@ -171,9 +171,11 @@ def register_request_hooks(app: Flask) -> None:
         rid = g.get("request_id", "")
         headers = resp.headers
         headers["X-Request-ID"] = rid
+        # One pass over the headers (a miss in `name in headers` raises inside werkzeug).
+        present = {k.lower() for k in headers.keys()}  # noqa: SIM118 - iterating Headers yields pairs
         for name, value in fixed:
-            if name not in headers:
-                headers[name] = value
+            if name.lower() not in present:
+                headers.add(name, value)
         _add_cors(resp, environ.get("HTTP_ORIGIN", "").rstrip("/").lower(), allowed)
         seconds = time.perf_counter() - g.get("started", time.perf_counter())
         rule = request.url_rule
