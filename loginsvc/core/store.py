@@ -215,6 +215,8 @@ class Store:
 
     def hits(self, name: str, key: str, *, limit: int, window: int) -> int:
         """The count `hit` has reached in its moving window (without counting one)."""
+        from limits import RateLimitItemPerSecond
+
         item = RateLimitItemPerSecond(limit, window)
         stats = self._limiter.get_window_stats(item, name, _h(key)[:32])
         return limit - stats.remaining
