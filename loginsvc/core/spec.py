@@ -335,8 +335,23 @@ def openapi_document(*, title: str, version: str, server: str) -> dict[str, Any]
             },
         },
     }
+    # Sign-in first, as a shop's developer reads it; the HTML pages (many, for
+    # browsers) last; tags not named here in between, alphabetically.
+    first = ["auth", "passkeys", "me", "newsletter", "storefront", "webhooks", "sso"]
+    last = ["admin", "admin_log", "operations", "pages"]
+    used = {tag for ops in paths.values() for op in ops.values() for tag in op.get("tags", [])}
+
+    def rank(tag: str) -> tuple[int, int, str]:
+        if tag in first:
+            return (0, first.index(tag), tag)
+        if tag in last:
+            return (2, last.index(tag), tag)
+        return (1, 0, tag)
+
+    tag_order = sorted(used, key=rank)
     return {
         "openapi": "3.1.0",
+        "tags": [{"name": tag} for tag in tag_order],
         "info": {
             "title": title,
             "version": version,

@@ -18,6 +18,8 @@ def test_docs_page_renders_the_api_without_csp_violations(live_server, chromium_
     external: list[str] = []
     chromium_page.on("request", lambda req: None if req.url.startswith(
         (live_server.url, "data:")) else external.append(req.url))
+    # Swagger UI 5 renders operations as they scroll into view: a tall window shows them all.
+    chromium_page.set_viewport_size({"width": 1280, "height": 30_000})
     chromium_page.goto(live_server.url + "/docs")
     # The 1.7 MB bundle may take a while on a busy machine; then everything is local.
     chromium_page.locator(".opblock-summary-path").first.wait_for(timeout=30_000)
