@@ -1,4 +1,10 @@
-"""Passwordless login: issue a single-use link, verify it once, start a session."""
+"""Passwordless login: issue a single-use link, verify it once, start a session.
+
+Past 300 lines on purpose: the order of the checks on a link (signature, age,
+used mark, revocation, admission, durable mark) is the security of the
+service and reads as one sequence; the code attempts and sessions it calls
+live in their own modules.
+"""
 
 from __future__ import annotations
 

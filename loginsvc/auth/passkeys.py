@@ -1,5 +1,8 @@
 """Passkeys (WebAuthn) with py_webauthn: registration and sign-in ceremonies.
 
+Past 300 lines on purpose: both ceremonies share the relying party, the
+challenge store and the credential rows; the views are in passkey_views.py.
+
 Every ceremony's challenge is kept in Redis for PASSKEY_CHALLENGE_TTL seconds,
 keyed by the challenge itself and taken with GETDEL, so a challenge serves one
 ceremony at most and an API client needs no cookie between the two calls.

@@ -1,5 +1,8 @@
 """Request validation and the OpenAPI document, from one declaration per endpoint.
 
+Past 300 lines on purpose: validation and the document are generated from the
+same declarations, and keeping them together is what keeps them agreeing.
+
 We use pydantic v2 models as the schema language and keep the glue here (about
 150 lines) instead of a framework such as APIFlask or flask-smorest: it lets
 every failure leave through our one problem+json path with stable codes, keeps

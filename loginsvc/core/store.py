@@ -1,5 +1,8 @@
 """Every Redis key the service uses lives here, and nothing else touches Redis.
 
+Past 300 lines on purpose: the one place that knows every Redis key, so a key's
+name, lifetime and atomicity are reviewed in one file.
+
 Keys (all under the configured prefix):
 
 - ``used:{jti}``            a used login link, until it would have expired anyway

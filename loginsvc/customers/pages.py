@@ -1,5 +1,8 @@
 """The shopper's /account pages: plain HTML forms, no JavaScript, every post CSRF-checked.
 
+Past 300 lines on purpose: one thin view per /account page and form; the rules
+are in the customers services.
+
 Each view is thin: the same services as /api/v1/me do the work. After a
 successful post the browser is redirected (303) and the result is named in the
 query string, so reloading never posts twice.

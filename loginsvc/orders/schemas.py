@@ -1,5 +1,8 @@
 """The order webhook body (CONTRACT §4), validated field by field.
 
+Past 300 lines on purpose: one schema for the whole order body, field by field,
+so every rule of CONTRACT §4 is found in one place.
+
 Shops add fields of their own; those are accepted and handed back separately
 (``OrderEvent.unknown_fields``) so they can be kept as raw JSON instead of
 being dropped or refused.
