@@ -22,6 +22,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from loginsvc.core.models import group_key  # noqa: E402
 from loginsvc.customers.service import fold  # noqa: E402
 
 FIRST = ["Ana", "José", "Zoë", "Chloé", "Lukas", "Zofia", "Émile", "Marta", "Jürgen", "Noah",
@@ -102,8 +103,8 @@ def seed(url: str, customers: int = 100_000, orders: int = 1_000_000, *, seed: i
                         (customers,))
             cur.execute("SELECT setval(pg_get_serial_sequence('orders', 'id'), %s)", (orders,))
             for gid, gname in enumerate(GROUPS, 1):
-                cur.execute("INSERT INTO groups (id, name, created_at, updated_at) "
-                            "VALUES (%s, %s, now(), now())", (gid, gname))
+                cur.execute("INSERT INTO groups (id, name, name_key, created_at, updated_at) "
+                            "VALUES (%s, %s, %s, now(), now())", (gid, gname, group_key(gname)))
             cur.execute("SELECT setval(pg_get_serial_sequence('groups', 'id'), %s)",
                         (len(GROUPS),))
             with cur.copy("COPY customer_groups (customer_id, group_id) FROM STDIN") as copy:
