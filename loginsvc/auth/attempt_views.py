@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -26,23 +25,12 @@ SIGN_IN_ERRORS = ["csrf_failed", "unsupported_media_type", "account_blocked", "a
 def require_own_json_call() -> None:
     """Calls that set the session cookie: JSON only, and never from a foreign page.
 
-    A cross-site form cannot send application/json without a CORS preflight; a
-    browser's Origin (or, for "null", the Referer) must be ours. Clients that are
-    not browsers send neither and pass.
+    A cross-site form cannot send application/json without a CORS preflight; the
+    Origin rule is the one every sign-in uses (sessions.check_sign_in_origin).
     """
     if not request.is_json:
         raise ProblemError(415, "unsupported_media_type", "Send the request as application/json.")
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return
-    if origin == "null":
-        referer = request.headers.get("Referer")
-        if not referer:
-            raise ProblemError(403, "csrf_failed", "This request came from another site.")
-        parts = urlsplit(referer)
-        origin = f"{parts.scheme}://{parts.netloc}"
-    if origin.rstrip("/").lower() not in sessions.allowed_origins():
-        raise ProblemError(403, "csrf_failed", "This request came from another site.")
+    sessions.check_sign_in_origin()
 
 
 @bp.before_request
