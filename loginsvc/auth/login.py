@@ -20,7 +20,7 @@ from loginsvc.admin.timeline import record as timeline_event
 from loginsvc.auth import attempts, revocations, sessions
 from loginsvc.auth.admission import Refused, admit, void_links_issued_before_now
 from loginsvc.auth.tokens import LoginToken, TokenExpired, TokenInvalid
-from loginsvc.core import mailer
+from loginsvc.core import mailer, throttle
 from loginsvc.core.emails import legacy_norm, normalise, parse_email
 from loginsvc.core.errors import InvalidRequest, ProblemError
 from loginsvc.core.extensions import db
@@ -61,14 +61,7 @@ def request_login_link(
 ) -> str:
     """Queue a login link; the attempt's handle. Same answer for every valid address."""
     s = settings()
-    allowed, retry_after = store().hit("login-ip", ip, limit=s.ip_limit, window=s.ip_window)
-    if not allowed:
-        raise ProblemError(
-            429,
-            "rate_limited",
-            "Too many requests; try again later.",
-            headers={"Retry-After": str(retry_after)},
-        )
+    throttle.per_ip("login-ip", ip)
     mode = account_mode()
     # End the read at once: on SQLite it holds the write lock until the request ends.
     db.session.rollback()

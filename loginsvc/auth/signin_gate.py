@@ -15,24 +15,17 @@ from sqlalchemy.orm import Session
 from loginsvc.admin.shop_settings import account_mode
 from loginsvc.auth import login, sessions
 from loginsvc.auth.admission import Refused, Way, admit
+from loginsvc.core import throttle
 from loginsvc.core.emails import parse_email
 from loginsvc.core.errors import ProblemError
 from loginsvc.core.models import Customer
-from loginsvc.core.runtime import settings, store
+from loginsvc.core.runtime import settings
 from loginsvc.customers import service as customers_svc
 
 
 def limit_attempts(*, kind: str, ip: str) -> None:
     """Opening a ceremony writes to Redis: as many per IP as login links may be asked for."""
-    s = settings()
-    allowed, retry_after = store().hit(kind, ip, limit=s.ip_limit, window=s.ip_window)
-    if not allowed:
-        raise ProblemError(
-            429,
-            "rate_limited",
-            "Too many requests; try again later.",
-            headers={"Retry-After": str(retry_after)},
-        )
+    throttle.per_ip(kind, ip)
 
 
 def check_may_sign_in(customer: Customer | None, *, way: Way = "passkey") -> Customer:

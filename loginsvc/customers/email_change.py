@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from loginsvc.auth.tokens import TokenInvalid, TokenSigner
-from loginsvc.core import mailer
+from loginsvc.core import mailer, throttle
 from loginsvc.core.emails import Address, parse_email
 from loginsvc.core.errors import InvalidRequest, ProblemError
 from loginsvc.core.extensions import db
@@ -80,14 +80,7 @@ def request_change(*, customer: Customer, session: SessionRecord, new_email: str
             [{"field": "email", "message": "is your current address"}],
         )
     s = settings()
-    ok, retry_after = store().hit(
-        "email-change", str(customer.id), limit=s.email_limit, window=s.email_window
-    )
-    if not ok:
-        raise ProblemError(
-            429, "rate_limited", "Too many requests; try again later.",
-            headers={"Retry-After": str(retry_after)},
-        )  # fmt: skip
+    throttle.enforce("email-change", str(customer.id), limit=s.email_limit, window=s.email_window)
     token = _signer().dumps(
         {
             "v": 1,

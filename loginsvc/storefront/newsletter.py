@@ -12,7 +12,7 @@ import logging
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from loginsvc.core import mailer
+from loginsvc.core import mailer, throttle
 from loginsvc.core.emails import parse_email
 from loginsvc.core.errors import InvalidRequest, ProblemError
 from loginsvc.core.extensions import db
@@ -42,14 +42,7 @@ def unsubscribe_link(email_norm: str) -> str:
 def request_signup(*, email: str, locale: str | None, ip: str) -> None:
     """Mail a confirmation link; the same answer for every valid address."""
     s = settings()
-    allowed, retry_after = store().hit("newsletter-ip", ip, limit=s.ip_limit, window=s.ip_window)
-    if not allowed:
-        raise ProblemError(
-            429,
-            "rate_limited",
-            "Too many requests; try again later.",
-            headers={"Retry-After": str(retry_after)},
-        )
+    throttle.per_ip("newsletter-ip", ip)
     try:
         address = parse_email(email, check_deliverability=s.check_deliverability)
     except ValueError as exc:

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from loginsvc.admin.console import codes
 from loginsvc.admin.owners import Member, find_member
 from loginsvc.auth.tokens import TokenInvalid, TokenSigner
-from loginsvc.core import mailer
+from loginsvc.core import mailer, throttle
 from loginsvc.core.emails import legacy_norm, normalise
 from loginsvc.core.errors import ProblemError
 from loginsvc.core.extensions import db
@@ -46,14 +46,7 @@ def request_admin_link(*, email: str, ip: str) -> str:
     The same answer, and no mail, for an address that is no owner.
     """
     s = settings()
-    allowed, retry_after = store().hit("admin-login-ip", ip, limit=s.ip_limit, window=s.ip_window)
-    if not allowed:
-        raise ProblemError(
-            429,
-            "rate_limited",
-            "Too many requests; try again later.",
-            headers={"Retry-After": str(retry_after)},
-        )
+    throttle.per_ip("admin-login-ip", ip)
     attempt = secrets.token_urlsafe(16)
     email = email.strip()
     if not email or len(email) > 320 or "@" not in email:
